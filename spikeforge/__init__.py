@@ -1,0 +1,24 @@
+"""SpikeForge: spiking neural networks whose neurons learn their own dynamics.
+
+Public API::
+
+    from spikeforge import LIFNode, IFNode, CUBALIFNode, materialize, losses
+"""
+
+from . import losses, neuron
+from .neuron import CUBALIFNode, IFNode, LIFNode, NeuronParameterError, materialize
+from .neuron.surrogate import get_surrogate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CUBALIFNode",
+    "IFNode",
+    "LIFNode",
+    "NeuronParameterError",
+    "__version__",
+    "get_surrogate",
+    "losses",
+    "materialize",
+    "neuron",
+]
