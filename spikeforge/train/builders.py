@@ -1,0 +1,134 @@
+"""Turn a :class:`Config` into the objects of a run: datasets, loaders, model, loss."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..data.registry import DatasetInfo, build_dataset, dataset_info
+from ..encoding import encode
+from ..losses import build_loss
+from .config import Config, ConfigError
+
+__all__ = [
+    "EpochShuffle",
+    "ShardSampler",
+    "build_data",
+    "build_loss_from_config",
+    "build_model_from_config",
+    "encode_batch",
+    "encoder_name",
+]
+
+
+class EpochShuffle(Sampler[int]):
+    """A shuffling sampler whose order depends only on ``(seed, epoch)``, so a resumed run sees the same batches."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class ShardSampler(Sampler[int]):
+    """Every ``world``-th index from ``rank``: an evaluation shard without padding duplicates."""
+
+    def __init__(self, n: int, rank: int, world: int) -> None:
+        self.indices = list(range(rank, n, world))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def build_data(cfg: Config, rank: int = 0, world: int = 1) -> tuple[DatasetInfo, DataLoader, DataLoader]:
+    """Datasets and loaders; with ``world > 1`` the train loader uses a DistributedSampler."""
+    info = dataset_info(cfg.data.name)
+    train_set: Dataset = build_dataset(cfg.data.name, "train", root=cfg.data.root, T=cfg.T, **cfg.data.options)
+    test_set: Dataset = build_dataset(cfg.data.name, "test", root=cfg.data.root, T=cfg.T, **cfg.data.options)
+    if world > 1:
+        from torch.utils.data.distributed import DistributedSampler
+
+        train_sampler: Sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, seed=cfg.seed)
+    else:
+        train_sampler = EpochShuffle(len(train_set), cfg.seed)
+    common: dict[str, Any] = {
+        "num_workers": cfg.data.num_workers,
+        "pin_memory": torch.cuda.is_available(),
+        "persistent_workers": cfg.data.num_workers > 0,
+    }
+    train_loader = DataLoader(
+        train_set, batch_size=cfg.data.batch_size, sampler=train_sampler, drop_last=False, **common
+    )
+    test_loader = DataLoader(
+        test_set,
+        batch_size=cfg.data.eval_batch_size or 2 * cfg.data.batch_size,
+        sampler=ShardSampler(len(test_set), rank, world),
+        **common,
+    )
+    return info, train_loader, test_loader
+
+
+def encoder_name(cfg: Config, info: DatasetInfo) -> str:
+    if cfg.data.encoder != "auto":
+        if cfg.data.encoder == "sequence" and info.kind == "static":
+            raise ConfigError(f"data.encoder 'sequence' needs a temporal dataset; {info.name!r} is static")
+        if cfg.data.encoder != "sequence" and info.kind == "sequence":
+            raise ConfigError(f"dataset {info.name!r} is already temporal: use data.encoder 'sequence' or 'auto'")
+        return cfg.data.encoder
+    return "direct" if info.kind == "static" else "sequence"
+
+
+def encode_batch(x: torch.Tensor, encoder: str, T: int) -> torch.Tensor:
+    """Batch from the loader ``[B, ...]`` to model input ``[T, B, ...]``."""
+    return encode(encoder, x, T)
+
+
+def build_model_from_config(cfg: Config, num_classes: int) -> nn.Module:
+    """``models.build_model(cfg.model.name, num_classes=..., neuron=cfg.neuron, T=cfg.T, **cfg.model.options)``.
+
+    ``T`` is passed only to models whose constructor takes it (TEBN, static stems); an empty
+    ``neuron`` section leaves the model's own default neuron.
+    """
+    from ..models.registry import build_model, model_info
+
+    kwargs: dict[str, Any] = dict(cfg.model.options)
+    try:
+        accepted = model_info(cfg.model.name).options()
+    except ValueError as exc:
+        raise ConfigError(f"model.name: {exc}") from None
+    kwargs.setdefault("num_classes", num_classes)
+    if cfg.neuron:  # an empty section means the model's paper default neuron
+        kwargs.setdefault("neuron", cfg.neuron)
+    if "T" in accepted:
+        kwargs.setdefault("T", cfg.T)
+    try:
+        return build_model(cfg.model.name, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"model {cfg.model.name!r}: {exc}") from None
+
+
+def build_loss_from_config(cfg: Config) -> nn.Module:
+    from ..losses import LOSSES
+
+    try:
+        return build_loss(cfg.loss.name, **cfg.loss.options)
+    except TypeError:
+        allowed = [p for p in inspect.signature(LOSSES[cfg.loss.name].__init__).parameters if p != "self"]
+        raise ConfigError(
+            f"loss.options {sorted(cfg.loss.options)} not accepted by {cfg.loss.name!r}; allowed: {allowed}"
+        ) from None
