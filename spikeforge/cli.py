@@ -118,7 +118,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
             mod = __import__(f"spikeforge.{module}", fromlist=[adder, runner])
         except ModuleNotFoundError:
             continue
-        for name in getattr(mod, adder)(sub):
+        added = getattr(mod, adder)(sub)
+        # adders return the names they added (or the sub-parser they created)
+        names = [added.prog.split()[-1]] if isinstance(added, argparse.ArgumentParser) else list(added)
+        for name in names:
             handlers[name] = getattr(mod, runner)
     return parser, handlers
 
@@ -128,6 +131,7 @@ _PLUGINS: list[tuple[str, str, str]] = [
     ("analysis.cli", "add_analyze_parser", "run_analyze"),
     ("monitor.cli", "add_energy_parser", "run_energy"),
     ("data.cli", "add_data_parser", "run_data"),
+    ("report.cli", "add_report_parser", "run_report"),
 ]
 
 

@@ -111,7 +111,8 @@ def build_model_from_config(cfg: Config, num_classes: int) -> nn.Module:
         accepted = model_info(cfg.model.name).options()
     except ValueError as exc:
         raise ConfigError(f"model.name: {exc}") from None
-    kwargs.setdefault("num_classes", num_classes)
+    if "num_classes" in accepted:  # dense nets give the classes as the last of `sizes`
+        kwargs.setdefault("num_classes", num_classes)
     if cfg.neuron:  # an empty section means the model's paper default neuron
         kwargs.setdefault("neuron", cfg.neuron)
     if "T" in accepted:

@@ -176,6 +176,8 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
     optimizer = build_optimizer(model, cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.schedule, cfg.epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+    # Built before a resume loads the weights: the weight tracker's W_0 is the initialisation.
+    monitor = _build_monitor(cfg, model)
     # Data order and augmentation differ per rank; the model was built identically on all ranks.
     _seed_everything(cfg.seed + env.rank)
 
@@ -187,10 +189,12 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
+        if monitor is not None and "monitor" in ckpt:
+            monitor.load_state_dict(ckpt["monitor"])
         rng = ckpt["rng"][env.rank] if env.rank < len(ckpt["rng"]) else ckpt["rng"][0]
         set_rng_state(rng)
         start_epoch, best_acc = ckpt["epoch"] + 1, ckpt["best_acc"]
-        history = [r for r in read_metrics(run_dir) if r["epoch"] <= ckpt["epoch"]]
+        history = [r for r in read_metrics(run_dir) if r["epoch"] <= ckpt["epoch"] + 1]  # records count from 1
         if env.is_main:
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
     elif env.is_main:
@@ -206,7 +210,6 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     logger = MetricsLogger(run_dir, history) if env.is_main else None
     autocast = _autocast(cfg, device)
-    monitor = _build_monitor(cfg, model)
     if verbose:
         n_params = sum(p.numel() for p in model.parameters())
         print(
@@ -223,26 +226,25 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
         sampler = train_loader.sampler
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
-        tr = _train_epoch(
-            cfg,
-            net,
-            train_loader,
-            loss_fn,
-            optimizer,
-            scaler,
-            encoder,
-            device,
-            autocast,
-            epoch,
-            info.num_classes,
-            verbose,
-        )
+        with monitor.train_epoch() if monitor is not None else contextlib.nullcontext():
+            tr = _train_epoch(
+                cfg,
+                net,
+                train_loader,
+                loss_fn,
+                optimizer,
+                scaler,
+                encoder,
+                device,
+                autocast,
+                epoch,
+                info.num_classes,
+                verbose,
+            )
         scheduler.step()
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **tr}
         if (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.epochs:
-            if monitor is not None:
-                monitor.reset()
-            with monitor.recording() if monitor is not None else contextlib.nullcontext():
+            with monitor.evaluation() if monitor is not None else contextlib.nullcontext():
                 ev = evaluate(model, test_loader, loss_fn, encoder, cfg.T, device, autocast)
             record.update(
                 {
@@ -252,14 +254,16 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
                     "test/acc_cum": ev["acc_cum"],
                 }
             )
-            if monitor is not None:
-                record.update({f"monitor/{k}": v for k, v in monitor.compute().items()})
+        if monitor is not None:  # every rank: a collective under DDP
+            record.update({f"monitor/{k}": v for k, v in monitor.compute().items()})
         record["time_s"] = time.time() - t0
         is_best = "test/acc" in record and record["test/acc"] > best_acc
         if is_best:
             best_acc = record["test/acc"]
         if env.is_main:
             logger.log(record)
+            if monitor is not None and logger._tb is not None:
+                monitor.write_histograms(logger._tb, epoch + 1)
         rng_states = _gather_rng(env)
         if env.is_main and cfg.run.checkpoint:
             payload = {
@@ -272,6 +276,8 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
                 "rng": rng_states,
                 "config": config_to_dict(cfg),
             }
+            if monitor is not None:
+                payload["monitor"] = monitor.state_dict()
             save_checkpoint(run_dir / "last.pt", payload)
             if is_best:
                 save_checkpoint(
@@ -384,9 +390,9 @@ def _train_epoch(
 def _build_monitor(cfg: Config, model: nn.Module):
     if not cfg.run.monitor:
         return None
-    from ..monitor.activity import ActivityMonitor
+    from ..monitor.training import TrainingMonitor
 
-    return ActivityMonitor(model)
+    return TrainingMonitor(model)
 
 
 def _seed_everything(seed: int) -> None:
