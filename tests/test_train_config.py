@@ -115,3 +115,19 @@ def test_optimizer_refuses_unmaterialized_neurons():
 
     with pytest.raises(NeuronParameterError, match="materialize"):
         build_optimizer(nn.Sequential(nn.Linear(2, 2), LIFNode(imp="learn")), OptimConfig())
+
+
+def test_init_from_copies_matching_tensors(tmp_path):
+    import torch
+    from torch import nn
+
+    from spikeforge.train.builders import init_from_state_dict
+
+    src = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    torch.save({"state_dict": {**src.state_dict(), "extra.weight": torch.zeros(1)}}, tmp_path / "w.pth")
+    dst = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 5))  # head differs in shape: skipped
+    copied, skipped = init_from_state_dict(dst, str(tmp_path / "w.pth"))
+    assert (copied, skipped) == (2, 3)
+    assert torch.equal(dst[0].weight, src[0].weight) and not torch.equal(dst[1].bias[:2], src[1].bias)
+    with pytest.raises(ConfigError, match="no entry matches"):
+        init_from_state_dict(nn.Linear(7, 7), str(tmp_path / "w.pth"))

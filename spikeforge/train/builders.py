@@ -118,9 +118,40 @@ def build_model_from_config(cfg: Config, num_classes: int) -> nn.Module:
     if "T" in accepted:
         kwargs.setdefault("T", cfg.T)
     try:
-        return build_model(cfg.model.name, **kwargs)
+        model = build_model(cfg.model.name, **kwargs)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"model {cfg.model.name!r}: {exc}") from None
+    if cfg.model.init_from:
+        init_from_state_dict(model, cfg.model.init_from)
+    return model
+
+
+def init_from_state_dict(model: nn.Module, path: str) -> tuple[int, int]:
+    """Copy the entries of a state-dict file whose names and shapes match; returns ``(copied, skipped)``.
+
+    Accepts a plain state dict or a checkpoint holding one under ``model`` or ``state_dict``.
+    Neuron parameters that do not exist yet are skipped: call this after ``materialize`` if
+    they should be loaded too.
+    """
+    from .checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    for key in ("model", "state_dict"):
+        if isinstance(state.get(key), dict):
+            state = state[key]
+    own = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    matched = {
+        k: v
+        for k, v in state.items()
+        if k in own and not isinstance(own[k], nn.UninitializedParameter) and tuple(own[k].shape) == tuple(v.shape)
+    }
+    if not matched:
+        raise ConfigError(f"model.init_from {path}: no entry matches the model's parameter names and shapes")
+    with torch.no_grad():
+        for k, v in matched.items():
+            own[k].copy_(v)
+    print(f"[spikeforge] init_from {path}: copied {len(matched)} tensors, skipped {len(state) - len(matched)}")
+    return len(matched), len(state) - len(matched)
 
 
 def build_loss_from_config(cfg: Config) -> nn.Module:

@@ -46,10 +46,16 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass
 class ModelConfig:
-    """``name``: a registered model (``spikeforge configs`` / ``models.list_models()``); ``options``: its kwargs."""
+    """``name``: a registered model (``models.list_models()``); ``options``: its kwargs.
+
+    ``init_from``: a state-dict file loaded non-strictly before training (keys that match in
+    name and shape are copied), e.g. torchvision's ANN ResNet weights as the ImageNet runs of
+    Shen et al. start from.
+    """
 
     name: str = "digits_convnet"
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    init_from: str | None = None
 
 
 @dataclasses.dataclass
