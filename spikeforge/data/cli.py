@@ -1,0 +1,167 @@
+"""``spikeforge data list | info | prepare``: inspect datasets on disk and build their frame caches.
+
+Wire into a CLI with::
+
+    data_parser = add_data_parser(subparsers)   # adds the "data" command
+    ...
+    if args.command == "data":
+        return run_data(args)
+
+``python -m spikeforge.data.cli ...`` runs it standalone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from typing import Any
+
+__all__ = ["add_data_parser", "main", "run_data"]
+
+
+def _option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE parsed as YAML (``48`` -> int, ``null`` -> None, ``[48, 48]`` -> list)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(f"cannot parse the value of {key!r}: {exc}") from None
+
+
+def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``data`` command (with ``list``, ``info``, ``prepare``) to ``subparsers``; returns its parser."""
+    parser = subparsers.add_parser(
+        "data",
+        help="list datasets, show what is on disk, build frame caches",
+        description="Inspect datasets on disk and prepare (cache) their frames.",
+    )
+    sub = parser.add_subparsers(dest="data_command", metavar="{list,info,prepare}")
+    sub.required = True
+    sub.add_parser("list", help="registered datasets, their kind, classes and options")
+    info = sub.add_parser("info", help="what was found under --root, what is missing, and the expected layout")
+    info.add_argument("dataset", help="registry name, e.g. nmnist, cifar10_dvs, shd")
+    info.add_argument("--root", help="folder that holds (or should hold) the dataset")
+    prep = sub.add_parser("prepare", help="read every sample once and build the frame cache")
+    prep.add_argument("dataset", help="registry name")
+    prep.add_argument("--root", help="folder that holds the dataset (optional for sim_event_digits)")
+    prep.add_argument("--T", type=int, nargs="+", metavar="T", help="number of frames (several values: one cache each)")
+    prep.add_argument("--split", choices=("train", "test", "both"), default="both")
+    prep.add_argument("--workers", type=int, help="processes building the cache (default: one per CPU, at most 8)")
+    prep.add_argument("--cache-dir", help="cache location (default ROOT/.spikeforge_cache)")
+    prep.add_argument(
+        "-o",
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset option, e.g. -o split_by=time -o size=48 (repeatable)",
+    )
+    return parser
+
+
+def _defaults(info: Any) -> str:
+    params = inspect.signature(info.builder).parameters
+    return ", ".join(f"{n}={params[n].default!r}" for n in info.options()) or "(none)"
+
+
+def _list() -> int:
+    from .registry import DATASETS, dataset_info
+
+    dataset_info(next(iter(DATASETS), "nmnist"))  # loads the built-in modules
+    for name in sorted(DATASETS):
+        info = DATASETS[name]
+        root = "needs --root" if info.needs_root else "no download"
+        print(f"{name:17s} {info.kind:8s} {info.num_classes:5d} classes  {root:12s} {info.description}")
+    return 0
+
+
+def _info(name: str, root: str | None) -> int:
+    from .errors import DataFormatError, DatasetNotFoundError
+    from .layouts import LAYOUTS
+    from .registry import dataset_info
+
+    info = dataset_info(name)
+    print(f"{name}: {info.description}")
+    print(f"kind: {info.kind}   classes: {info.num_classes}   needs root: {'yes' if info.needs_root else 'no'}")
+    print(f"options: {_defaults(info)}")
+    layout = LAYOUTS.get(name)
+    if layout is None:
+        print("files: none needed (generated or bundled)")
+        return 0
+    print("expected layout:")
+    print("\n".join("  " + line for line in layout.tree.splitlines()))
+    if root is None and name == "sim_event_digits":
+        from .simulate import default_root
+
+        root = str(default_root())
+    if root is None:
+        print("root: not given (--root DIR)")
+        return 1
+    print(f"root: {root}")
+    missing = 0
+    for split in ("train", "test"):
+        try:
+            print(f"  {split}: found {layout.probe(root, split)}")
+        except (DatasetNotFoundError, DataFormatError) as exc:
+            missing += 1
+            print(f"  {split}: MISSING: {exc}")
+    if missing and name == "sim_event_digits":
+        print("  (generated on first use, or now with `spikeforge data prepare sim_event_digits`)")
+    return 1 if missing else 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from .registry import build_dataset, dataset_info
+
+    info = dataset_info(args.dataset)
+    options = dict(args.option)
+    params = inspect.signature(info.builder).parameters
+    if "cache" in params and args.dataset != "sim_event_digits":
+        options.setdefault("cache", True)
+    if args.workers is not None and "workers" in params:
+        options["workers"] = args.workers
+    if args.cache_dir is not None:
+        if "cache_dir" not in params:
+            raise ValueError(f"dataset {args.dataset!r} has no cache")
+        options["cache_dir"] = args.cache_dir
+    splits = ("train", "test") if args.split == "both" else (args.split,)
+    for T in args.T or [None]:
+        for split in splits:
+            ds = build_dataset(args.dataset, split, root=args.root, T=T, **options)
+            cache = getattr(ds, "cache", None)
+            where = f"frames cached in {cache.directory}" if cache is not None else "ready (nothing to cache)"
+            t_text = "" if T is None else f" T={T}"
+            print(f"{args.dataset} {split}{t_text}: {len(ds)} samples, {where}")
+    return 0
+
+
+def run_data(args: argparse.Namespace) -> int:
+    """Run a parsed ``data`` command; returns the exit status (errors print one line to stderr)."""
+    from .errors import DataFormatError, DatasetNotFoundError
+
+    try:
+        if args.data_command == "list":
+            return _list()
+        if args.data_command == "info":
+            return _info(args.dataset, args.root)
+        return _prepare(args)
+    except (DataFormatError, DatasetNotFoundError, ValueError, ModuleNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point: ``python -m spikeforge.data.cli info nmnist --root DIR``."""
+    parser = argparse.ArgumentParser(prog="spikeforge")
+    add_data_parser(parser.add_subparsers(dest="command", required=True))
+    return run_data(parser.parse_args(["data", *(sys.argv[1:] if argv is None else argv)]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
