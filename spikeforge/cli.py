@@ -132,6 +132,7 @@ _PLUGINS: list[tuple[str, str, str]] = [
     ("monitor.cli", "add_energy_parser", "run_energy"),
     ("data.cli", "add_data_parser", "run_data"),
     ("report.cli", "add_report_parser", "run_report"),
+    ("reproduce.cli", "add_reproduce_parser", "run_reproduce"),
 ]
 
 

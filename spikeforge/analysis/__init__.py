@@ -1,4 +1,5 @@
-"""The papers' analyses: pattern mapping, membrane heatmaps, IMP overhead timing, per-layer curves.
+"""The papers' analyses: pattern mapping, membrane heatmaps, IMP overhead timing, per-layer curves,
+accuracy per time step, loss convergence and the threshold grid.
 
 Each analysis is a function with explicit arguments that returns its numbers and writes its
 files (PNG, CSV, JSON) into an output folder:
@@ -6,6 +7,9 @@ files (PNG, CSV, JSON) into an output folder:
 * :func:`run_pattern_mapping` (Shen et al. Fig 3),
 * :func:`run_membrane` (Fig 1),
 * :func:`run_overhead` (Fig 6),
+* :func:`run_timestep_accuracy` / :func:`timestep_accuracy` (Fig 4),
+* :func:`run_convergence` (Fig 5: SDT / TET / TET-S / LTS at several T),
+* :func:`run_threshold_grid` (Rouser: fixed vs learned thresholds),
 * :func:`plot_layer_curves` (Rouser Figs 3-5, from ``metrics.jsonl`` records).
 
 Submodules are imported on first use so that ``import spikeforge.analysis`` (and the CLI's
@@ -18,6 +22,7 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "epochs_to_reach",
     "imps_from_model",
     "imps_from_state_dict",
     "load_metrics_jsonl",
@@ -26,7 +31,11 @@ __all__ = [
     "run_membrane",
     "run_overhead",
     "run_pattern_mapping",
+    "run_convergence",
+    "run_threshold_grid",
+    "run_timestep_accuracy",
     "simulate",
+    "timestep_accuracy",
 ]
 
 _WHERE = {
@@ -39,6 +48,11 @@ _WHERE = {
     "run_overhead": "overhead",
     "plot_layer_curves": "plots",
     "load_metrics_jsonl": "plots",
+    "run_timestep_accuracy": "timestep_accuracy",
+    "timestep_accuracy": "timestep_accuracy",
+    "run_convergence": "convergence",
+    "run_threshold_grid": "threshold_grid",
+    "epochs_to_reach": "sweep",
 }
 
 

@@ -1,11 +1,14 @@
-"""``spikeforge analyze <analysis>``: the paper analyses that need no trained model (or only its IMPs).
+"""``spikeforge analyze <analysis>``: the papers' analyses.
 
 Sub-commands:
 
 * ``pattern-mapping``: reachable input -> output spike-pattern mappings of an IF neuron (Fig 3);
 * ``membrane``: membrane potential / spikes vs IMP and input intensity (Fig 1);
 * ``imp-overhead``: neuron forward/backward time with and without learnable IMP / threshold (Fig 6);
-* ``layer-curves``: per-layer curves over epochs from a run's ``metrics.jsonl`` (Rouser Figs 3-5).
+* ``layer-curves``: per-layer curves over epochs from a run's ``metrics.jsonl`` (Rouser Figs 3-5);
+* ``timestep-accuracy``: a trained model's accuracy at each time step alone and as a running mean (Fig 4);
+* ``convergence``: SDT / TET / TET-S / LTS trained with the same budget at several T (Fig 5);
+* ``threshold-grid``: fixed vs learned thresholds over a grid of initial thresholds (Rouser).
 """
 
 from __future__ import annotations
@@ -104,10 +107,51 @@ def add_analyze_parser(subparsers: argparse._SubParsersAction) -> list[str]:
     lc.add_argument(
         "--metric",
         action="append",
-        help="key suffix to plot, repeatable (default: dead_fraction, firing_rate, weight_change where present)",
+        help="key suffix to plot, repeatable (default: dead_fraction, train_dead_fraction, firing_rate, "
+        "weight_change where present)",
     )
     lc.add_argument("--out", type=Path, help="output folder (default: <run folder>/plots)")
+
+    ta = sub.add_parser("timestep-accuracy", help="accuracy of a trained model at each time step (Shen et al. Fig 4)")
+    ta.add_argument("target", metavar="RUN_DIR|CHECKPOINT")
+    ta.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint of a run folder")
+    ta.add_argument("--data", metavar="ROOT", help="dataset root (overrides data.root)")
+    ta.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    ta.add_argument("--out", type=Path, help="output folder (default: the run folder)")
+
+    cv = sub.add_parser(
+        "convergence", help="SDT / TET / TET-S / LTS with the same budget at several T (Shen et al. Fig 5)"
+    )
+    _add_sweep_options(cv, "base config (YAML or shipped name; default the digits job)")
+    cv.add_argument("--T", type=int, nargs="+", help="time steps (default 1 2 4)")
+    cv.add_argument("--losses", nargs="+", help="losses to compare (default sdt tet tet_s lts)")
+    cv.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2; quick: 0 1)")
+    cv.add_argument("--quick", action="store_true", help=f"a few minutes on a CPU: {_quick_text()}")
+    cv.add_argument("--out", type=Path, default=DEFAULT_OUT / "convergence")
+
+    tg = sub.add_parser("threshold-grid", help="fixed vs learned thresholds over a grid of initial thresholds (Rouser)")
+    _add_sweep_options(tg, "base config (default: the embedded dense CUBA net on flattened digits)")
+    tg.add_argument("--inits", type=float, nargs="+", help="initial thresholds (default 0.25 1.0 1.25 2.0 4.0)")
+    tg.add_argument("--modes", nargs="+", choices=("fixed", "learned"), help="default both")
+    tg.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0)")
+    tg.add_argument("--out", type=Path, default=DEFAULT_OUT / "threshold-grid")
     return ["analyze"]
+
+
+def _quick_text() -> str:
+    from .convergence import QUICK
+
+    return f"{QUICK['epochs']} epochs, seeds {' '.join(map(str, QUICK['seeds']))}"
+
+
+def _add_sweep_options(p: argparse.ArgumentParser, config_help: str) -> None:
+    """Options shared by the training sweeps."""
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--data", metavar="NAME", help="dataset name (sets data.name)")
+    p.add_argument("--epochs", type=int, help="epochs per run (default: the config's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base-config value")
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy shared CPU)")
+    p.add_argument("--rerun", action="store_true", help="retrain runs already finished in OUT/runs")
 
 
 def _pattern_mapping(args: argparse.Namespace) -> dict[str, Any]:
@@ -205,7 +249,8 @@ def _layer_curves(args: argparse.Namespace) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no metrics file")
     records = load_metrics_jsonl(path)
     out = args.out or path.parent / "plots"
-    metrics = args.metric or [m for m in ("dead_fraction", "firing_rate", "weight_change") if layer_series(records, m)]
+    defaults = ("dead_fraction", "train_dead_fraction", "firing_rate", "weight_change")
+    metrics = args.metric or [m for m in defaults if layer_series(records, m)]
     if not metrics:
         raise ValueError(
             f"{path}: no per-layer dead_fraction / firing_rate / weight_change keys; name one with --metric"
@@ -219,11 +264,72 @@ def _layer_curves(args: argparse.Namespace) -> dict[str, Any]:
     return written
 
 
+def _timestep_accuracy(args: argparse.Namespace) -> dict[str, Any]:
+    from .timestep_accuracy import run_timestep_accuracy
+
+    overrides = list(args.set) + ([f"data.root={args.data}"] if args.data else [])
+    res = run_timestep_accuracy(args.target, args.out, which=args.checkpoint, overrides=overrides)
+    print(
+        f"{res['checkpoint']}: {res['dataset']} test accuracy {100 * res['acc']:.2f}% over {res['n']} samples "
+        f"(readout of {res['loss']})"
+    )
+    print("  t:            " + " ".join(f"{t:>6}" for t in range(1, res["T"] + 1)))
+    print("  step t alone: " + " ".join(f"{100 * a:5.1f}%" for a in res["acc_step"]))
+    print("  mean of 1..t: " + " ".join(f"{100 * a:5.1f}%" for a in res["acc_cum"]))
+    for path in res["files"].values():
+        print(f"wrote {path}")
+    return res
+
+
+def _sweep_base(args: argparse.Namespace, default: dict[str, Any] | None) -> dict[str, Any]:
+    """The base config of a sweep: ``--config`` (or ``default``, or the shipped digits job) + ``--data`` + ``--set``."""
+    import copy
+
+    from ..train.config import apply_overrides
+    from .sweep import load_base_config, set_threads
+
+    set_threads(args.threads)
+    overrides = ([f"data.name={args.data}"] if args.data else []) + list(args.set)
+    if args.config is None and default is not None:
+        return apply_overrides(copy.deepcopy(default), overrides)
+    return load_base_config(args.config, overrides)
+
+
+def _convergence(args: argparse.Namespace) -> dict[str, Any]:
+    from .convergence import LOSSES, QUICK, run_convergence
+
+    base = _sweep_base(args, None)
+    epochs = args.epochs if args.epochs is not None else (QUICK["epochs"] if args.quick else None)
+    seeds = args.seeds or (list(QUICK["seeds"]) if args.quick else [0, 1, 2])
+    Ts = args.T or list(QUICK["T"])
+    return run_convergence(
+        base, args.out, Ts=Ts, losses=args.losses or LOSSES, seeds=seeds, epochs=epochs, rerun=args.rerun
+    )
+
+
+def _threshold_grid(args: argparse.Namespace) -> dict[str, Any]:
+    from .threshold_grid import DEFAULT_CONFIG, DEFAULT_INITS, MODES, run_threshold_grid
+
+    base = _sweep_base(args, DEFAULT_CONFIG)
+    return run_threshold_grid(
+        base,
+        args.out,
+        inits=args.inits or DEFAULT_INITS,
+        modes=args.modes or MODES,
+        seeds=args.seeds or [0],
+        epochs=args.epochs,
+        rerun=args.rerun,
+    )
+
+
 _RUNNERS = {
     "pattern-mapping": _pattern_mapping,
     "membrane": _membrane,
     "imp-overhead": _overhead,
     "layer-curves": _layer_curves,
+    "timestep-accuracy": _timestep_accuracy,
+    "convergence": _convergence,
+    "threshold-grid": _threshold_grid,
 }
 
 
@@ -240,6 +346,6 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(f"spikeforge analyze {args.analysis}: error: {e}", file=sys.stderr)
         return 2
     out = getattr(args, "out", None)
-    if out is not None and args.analysis != "layer-curves":
+    if out is not None and args.analysis not in ("layer-curves", "timestep-accuracy"):
         print(f"results in {out}")
     return 0

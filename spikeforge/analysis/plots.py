@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 __all__ = [
     "DPI",
     "heatmap",
+    "integer_ticks",
     "layer_series",
     "load_metrics_jsonl",
     "new_figure",
@@ -110,6 +111,13 @@ def _short(v: float) -> str:
     return str(v)
 
 
+def integer_ticks(ax: Axes) -> None:
+    """Only whole numbers on the x axis (epochs, time steps)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 # ---------------------------------------------------------------------- per-layer curves over epochs
 def load_metrics_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Read a ``metrics.jsonl`` file (one JSON object per line; blank lines skipped)."""
@@ -185,6 +193,7 @@ def plot_layer_curves(
         style = {"color": "black", "linestyle": "--"} if layer == "all" else {}
         ax.plot(np.asarray(xs)[order], np.asarray(ys)[order] * scale, marker="o", markersize=3, label=layer, **style)
     ax.set_xlabel(x_key)
+    integer_ticks(ax)
     ax.set_ylabel(f"{metric} (%)" if percent else metric)
     ax.set_title(title or f"{metric} per layer")
     ax.grid(alpha=0.3)

@@ -1,15 +1,22 @@
-"""Training-time diagnostics: spiking activity, weight change, and SOP/energy counting."""
+"""Training-time diagnostics: spiking activity, weight change, and SOP/energy counting.
+
+:class:`TrainingMonitor` is what the engine runs with ``run.monitor: true``; the energy of a
+trained run is measured by :mod:`spikeforge.monitor.energy_run`.
+"""
 
 from .activity import ActivityMonitor, LayerActivity, ParamStats, WeightChangeTracker, unwrap_model
 from .energy import E_AC_PJ, E_MAC_PJ, EnergyMeter, energy_report, format_table
+from .training import BatchActivity, TrainingMonitor
 
 __all__ = [
     "E_AC_PJ",
     "E_MAC_PJ",
     "ActivityMonitor",
+    "BatchActivity",
     "EnergyMeter",
     "LayerActivity",
     "ParamStats",
+    "TrainingMonitor",
     "WeightChangeTracker",
     "energy_report",
     "format_table",

@@ -15,6 +15,9 @@ Definitions (Rouser, methods.md B.6):
 "Neurons" are the elements of one sample's feature map: a neuron layer that sees
 ``[T, B, C, H, W]`` has ``C*H*W`` neurons.
 
+Under DDP each rank records its own shard; :meth:`ActivityMonitor.all_reduce` merges the
+records of all ranks before :meth:`ActivityMonitor.compute`.
+
 Usage::
 
     monitor = ActivityMonitor(model, record_v=True)
@@ -56,6 +59,15 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 def _layer_name(name: str) -> str:
     return name or "root"
+
+
+def _collective_device() -> torch.device:
+    """Where tensors for a collective must live: the current GPU under NCCL, else the CPU."""
+    import torch.distributed as dist
+
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,6 +283,61 @@ class ActivityMonitor:
             )
         return out
 
+    @torch.no_grad()
+    def all_reduce(self) -> None:
+        """Merge the records of every rank of the default process group (no-op without one).
+
+        Spike counts and sample/step counts are summed, membrane statistics merged exactly
+        (count, sum and sum of squares; min and max), so :meth:`compute` afterwards gives the
+        rates and dead neurons of the whole evaluation set rather than of one rank's shard.
+        Call it once per recorded pass on every rank (it is a collective). A layer that did
+        not run on every rank is dropped from the records of all ranks.
+        """
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or not self.neurons:
+            return
+        names = list(self.neurons)
+        device = next((n.spike_count.device for n in self.neurons.values() if n.spike_count is not None), None)
+        if device is None:  # nothing recorded here; still take part in the presence check below
+            device = _collective_device()
+        present = torch.tensor(
+            [float(self.neurons[n].spike_count is not None and self._steps_samples.get(n, 0) > 0) for n in names],
+            device=device,
+        )
+        dist.all_reduce(present, op=dist.ReduceOp.MIN)
+        names = [n for n, ok in zip(names, present.tolist()) if ok]
+        for n in set(self.neurons) - set(names):
+            self.neurons[n].reset_records()
+            self._steps_samples[n] = 0
+        if not names:
+            return
+        nodes = [self.neurons[n] for n in names]
+        counts = torch.cat([node.spike_count.flatten() for node in nodes])
+        sums, extrema = [], []
+        for n, node in zip(names, nodes):
+            st = self._v_stats[n]
+            sums.append([self._steps_samples[n], node.num_samples, st.n, st.n * st.mean, st.m2 + st.n * st.mean**2])
+            extrema.append([st.min, -st.max])
+        sums_t = torch.tensor(sums, dtype=torch.float64, device=device)
+        ext_t = torch.tensor(extrema, dtype=torch.float64, device=device)
+        dist.all_reduce(counts)
+        dist.all_reduce(sums_t)
+        dist.all_reduce(ext_t, op=dist.ReduceOp.MIN)
+        offset = 0
+        for i, (n, node) in enumerate(zip(names, nodes)):
+            size = node.spike_count.numel()
+            node.spike_count = counts[offset : offset + size].view_as(node.spike_count).clone()
+            offset += size
+            steps_samples, num_samples, nv, sv, qv = sums_t[i].tolist()
+            self._steps_samples[n] = int(steps_samples)
+            node.num_samples = int(num_samples)
+            st = self._v_stats[n]
+            st.n = int(nv)
+            st.mean = sv / nv if nv else 0.0
+            st.m2 = max(qv - nv * st.mean**2, 0.0)  # rounding can make a zero variance slightly negative
+            st.min, st.max = ext_t[i, 0].item(), -ext_t[i, 1].item()
+
     def compute(self) -> dict[str, float]:
         """Flat JSON-friendly metrics: ``"<layer>/<metric>"`` plus network totals under ``"all/"``.
 
@@ -324,7 +391,8 @@ class WeightChangeTracker:
         out: dict[str, float] = {}
         for name, w in self._weights():
             w0 = self.initial[name]
-            delta = torch.linalg.vector_norm((w.detach() - w0).double()).item()
+            # subtract in float64: a small change of a large weight keeps its digits
+            delta = torch.linalg.vector_norm(w.detach().double() - w0.double()).item()
             ref = torch.linalg.vector_norm(w0.double()).item()
             if ref > 0:  # a zero-initialised weight has no relative change; its delta norm is still given
                 out[f"{name}/weight_change"] = delta / ref

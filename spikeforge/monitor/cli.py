@@ -1,9 +1,14 @@
-"""``spikeforge energy``: per-layer MACs / SOPs / energy of a model on a sample input.
+"""``spikeforge energy``: per-layer MACs / SOPs / energy of a model.
 
-Example::
+Examples::
 
+    spikeforge energy runs/digits_imp_lts-20250101-120000     # trained run, 4 test batches
+    spikeforge energy digits_imp_lts --batches 8 --out energy/  # a config's untrained model on its data
     spikeforge energy --model sew_resnet18_cifar --T 4 --batch 8 --json energy.json
     spikeforge energy --model mypkg.nets:small_net --input-shape 4,8,3,32,32 --input rand
+
+With ``TARGET`` (a run folder, a checkpoint or a config) the model runs on real test batches
+and the report goes to ``energy.json`` / ``energy.csv`` in the run folder (or ``--out``).
 
 ``--model`` is a registered model name (``spikeforge.models``) or a ``module:function`` import
 path, called with the ``--model-arg`` values. Without ``--input-shape`` a registered model gets
@@ -40,7 +45,17 @@ def add_energy_parser(subparsers: argparse._SubParsersAction) -> list[str]:
         description="Count MACs (non-spiking inputs) and SOPs (spike inputs) per conv/linear layer with a real "
         "forward pass and estimate energy with E = e_mac*MACs + e_ac*SOPs (per sample).",
     )
-    p.add_argument("--model", required=True, help="a registered model name or 'package.module:function'")
+    p.add_argument(
+        "target",
+        nargs="?",
+        metavar="RUN_DIR|CHECKPOINT|CONFIG",
+        help="measure a trained run (or a config's untrained model) on test batches of its dataset",
+    )
+    p.add_argument("--batches", type=int, default=4, help="test batches measured for TARGET (default 4)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint of a run folder")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for TARGET")
+    p.add_argument("--out", type=Path, help="folder for energy.json/csv (default: the run folder; none for a config)")
+    p.add_argument("--model", help="a registered model name or 'package.module:function' (instead of TARGET)")
     p.add_argument(
         "--model-arg",
         action="append",
@@ -159,6 +174,10 @@ def run_energy(args: argparse.Namespace, build_model: ModelBuilder | None = None
     User errors print one line on stderr and return 2 (re-raised with ``args.debug``).
     """
     try:
+        if args.target is not None:
+            return _run_target(args)
+        if not args.model:
+            raise ValueError("give a RUN_DIR, CHECKPOINT or CONFIG, or --model NAME")
         if args.input_shape:
             shape: tuple[int, ...] | None = _parse_shape(args.input_shape)
         elif Path(args.input).suffix == ".pt":
@@ -176,6 +195,37 @@ def run_energy(args: argparse.Namespace, build_model: ModelBuilder | None = None
         print(f"spikeforge energy: error: {e}", file=sys.stderr)
         return 2
     print(format_table(report))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _run_target(args: argparse.Namespace) -> int:
+    """``spikeforge energy TARGET``: measure on test batches, print, write energy.json/csv."""
+    from .energy_run import energy_of_target, write_energy
+
+    if args.model:
+        raise ValueError("give either TARGET or --model, not both")
+    report, run_dir = energy_of_target(
+        args.target,
+        batches=args.batches,
+        which=args.checkpoint,
+        overrides=args.set,
+        e_mac=args.e_mac,
+        e_ac=args.e_ac,
+        mac_layers=args.mac_layer,
+        count_as_ac=not args.counts_as_mac,
+    )
+    src = report["source"]
+    what = src.get("checkpoint") or f"{src['config']} (untrained)"
+    print(f"{what}: {src['model']} on {src['dataset']}, T={src['T']}, {report['num_samples']} test samples")
+    print(format_table(report))
+    out = args.out if args.out is not None else run_dir
+    if out is not None:
+        for path in write_energy(report, out).values():
+            print(f"wrote {path}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

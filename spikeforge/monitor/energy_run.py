@@ -1,0 +1,149 @@
+"""Energy of a trained run (or of a config's untrained model) measured on real test batches.
+
+:func:`energy_of_target` resolves what the user named:
+
+* a run folder or a checkpoint file: the trained model is restored with
+  :func:`spikeforge.train.evaluate.load_trained_model`;
+* a config (a YAML path or a shipped config name): the model is built untrained, as the
+  engine would build it (same seed);
+
+then runs ``batches`` test batches through an :class:`~spikeforge.monitor.energy.EnergyMeter`
+in eval mode, so the SOPs use the firing rates the model really has on its data.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .energy import E_AC_PJ, E_MAC_PJ, EnergyMeter
+
+__all__ = ["energy_of_target", "is_run_target", "measure_energy", "write_energy"]
+
+CSV_FIELDS = (
+    "layer",
+    "type",
+    "input_kind",
+    "op",
+    "flops",
+    "steps",
+    "dense_macs",
+    "input_rate",
+    "macs",
+    "sops",
+    "energy_pj",
+)
+
+
+def is_run_target(target: str | Path) -> bool:
+    """Whether ``target`` names a run folder or a checkpoint (else it is a config)."""
+    p = Path(target)
+    return p.is_dir() or p.suffix in (".pt", ".pth")
+
+
+@torch.no_grad()
+def measure_energy(
+    model: torch.nn.Module,
+    loader: Any,
+    encoder: str,
+    T: int,
+    device: torch.device | str = "cpu",
+    *,
+    batches: int = 4,
+    e_mac: float = E_MAC_PJ,
+    e_ac: float = E_AC_PJ,
+    mac_layers: list[str] | tuple[str, ...] = (),
+    count_as_ac: bool = True,
+) -> dict[str, Any]:
+    """Run up to ``batches`` batches of ``loader`` through ``model`` (eval mode) and return the energy report."""
+    from ..train.builders import encode_batch
+
+    if batches < 1:
+        raise ValueError(f"--batches must be >= 1, got {batches}")
+    meter = EnergyMeter(model, e_mac, e_ac, mac_layers=mac_layers, count_as_ac=count_as_ac)
+    was_training = model.training
+    model.eval()
+    try:
+        for i, (x, _) in enumerate(loader):
+            if i >= batches:
+                break
+            meter.update(encode_batch(x.to(device), encoder, T))
+    finally:
+        model.train(was_training)
+    return meter.compute()
+
+
+def energy_of_target(
+    target: str | Path,
+    *,
+    batches: int = 4,
+    which: str = "best",
+    overrides: list[str] | None = None,
+    e_mac: float = E_MAC_PJ,
+    e_ac: float = E_AC_PJ,
+    mac_layers: list[str] | tuple[str, ...] = (),
+    count_as_ac: bool = True,
+) -> tuple[dict[str, Any], Path | None]:
+    """The energy report of a run folder, checkpoint or config, and the run folder (``None`` for a config).
+
+    The report gets a ``"source"`` entry saying what was measured (checkpoint or config,
+    dataset, model, T, number of test samples, trained or not).
+    """
+    from ..train.builders import build_data, build_model_from_config, encode_batch, encoder_name
+
+    overrides = list(overrides or [])
+    if is_run_target(target):
+        from ..train.evaluate import load_trained_model
+
+        model, cfg, info, loader, _, encoder, device, path = load_trained_model(target, overrides, which)
+        run_dir: Path | None = path.parent
+        source = {"checkpoint": str(path), "trained": True}
+    else:
+        from ..cli import resolve_config_path
+        from ..neuron.nodes import materialize
+        from ..train.config import load_config
+        from ..train.engine import _seed_everything, resolve_device
+
+        path = resolve_config_path(str(target))
+        cfg = load_config(path, overrides)
+        device = resolve_device(cfg.device)
+        _seed_everything(cfg.seed)  # the untrained weights the engine would start from
+        info, _, loader = build_data(cfg)
+        encoder = encoder_name(cfg, info)
+        model = build_model_from_config(cfg, info.num_classes).to(device)
+        sample, _ = loader.dataset[0]
+        materialize(model, encode_batch(sample.unsqueeze(0).to(device), encoder, cfg.T))
+        run_dir = None
+        source = {"config": str(path), "trained": False}
+    report = measure_energy(
+        model,
+        loader,
+        encoder,
+        cfg.T,
+        device,
+        batches=batches,
+        e_mac=e_mac,
+        e_ac=e_ac,
+        mac_layers=mac_layers,
+        count_as_ac=count_as_ac,
+    )
+    report["source"] = {**source, "dataset": info.name, "model": cfg.model.name, "T": cfg.T, "batches": batches}
+    return report, run_dir
+
+
+def write_energy(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``energy.json`` (the whole report) and ``energy.csv`` (one row per layer, then ``total``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "energy.json", "csv": out / "energy.csv"}
+    paths["json"].write_text(json.dumps(report, indent=2))
+    with paths["csv"].open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(report["layers"])
+        w.writerow({"layer": "total", **{k: report["totals"][k] for k in ("dense_macs", "macs", "sops", "energy_pj")}})
+    return paths

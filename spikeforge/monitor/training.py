@@ -1,0 +1,231 @@
+"""The monitors as the training engine uses them (``run.monitor: true``).
+
+:class:`TrainingMonitor` bundles the three per-epoch diagnostics of a run:
+
+* the :class:`~spikeforge.monitor.activity.ActivityMonitor` over the evaluation pass: firing
+  rate, dead-neuron fraction, membrane statistics and learned IMP/threshold statistics per
+  layer (dead = no spike over the whole test set, Rouser's per-epoch figure);
+* :class:`BatchActivity` over the training batches: the dead-neuron fraction of every batch
+  (no spike over that batch) and the firing rate, averaged over the epoch;
+* the :class:`~spikeforge.monitor.activity.WeightChangeTracker`: ``||W_t - W_0|| / ||W_0||``
+  per conv/linear layer, whose ``W_0`` travels in the checkpoint so that it survives a resume.
+
+Under DDP every count is summed over the ranks before rates are formed. The engine builds
+the monitor only when asked to, so a run without it pays nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from ..neuron.nodes import BaseNode
+from .activity import ActivityMonitor, WeightChangeTracker, _collective_device
+
+__all__ = ["BatchActivity", "HistogramWriter", "TrainingMonitor"]
+
+
+class HistogramWriter(Protocol):
+    """What :meth:`TrainingMonitor.write_histograms` needs (TensorBoard's ``SummaryWriter`` has it)."""
+
+    def add_histogram(self, tag: str, values: Any, global_step: int | None = None) -> Any: ...
+
+
+class BatchActivity:
+    """Dead-neuron fraction and firing rate of each training batch, averaged over many batches.
+
+    A forward hook on every neuron reduces the call's spikes ``[T, B, ...]`` to per-neuron
+    counts and adds the number of silent neurons and of spikes to running tensors on the
+    neuron's device: no host synchronisation per batch, one reduction per layer per batch.
+    A "batch" is one call of the neuron (one forward pass of the model).
+
+    Args:
+        neurons: ``{layer name: neuron}`` (the monitored layers of an :class:`ActivityMonitor`).
+    """
+
+    def __init__(self, neurons: dict[str, BaseNode]) -> None:
+        self.neurons = neurons
+        self._hooks: list[Any] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the accumulated batches."""
+        self._dead: dict[str, torch.Tensor] = {}
+        self._spikes: dict[str, torch.Tensor] = {}
+        self._calls: dict[str, int] = {}
+        self._elements: dict[str, int] = {}
+        self._neurons: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[BatchActivity]:
+        """Attach the hooks for the duration of the block (e.g. one training epoch)."""
+        self._hooks = [node.register_forward_hook(self._make_hook(name)) for name, node in self.neurons.items()]
+        try:
+            yield self
+        finally:
+            for h in self._hooks:
+                h.remove()
+            self._hooks = []
+
+    def _make_hook(self, name: str):
+        def hook(module: nn.Module, inputs: tuple[Any, ...], spikes: torch.Tensor) -> None:
+            counts = spikes.detach().sum(dim=(0, 1), dtype=torch.float32)
+            dead = (counts == 0).sum()
+            if name in self._dead:
+                self._dead[name] += dead
+                self._spikes[name] += counts.sum()
+            else:
+                self._dead[name] = dead.double()
+                self._spikes[name] = counts.sum().double()
+            self._calls[name] = self._calls.get(name, 0) + 1
+            self._elements[name] = self._elements.get(name, 0) + spikes.numel()
+            self._neurons[name] = counts.numel()
+
+        return hook
+
+    @torch.no_grad()
+    def compute(self) -> dict[str, float]:
+        """``<layer>/train_dead_fraction`` (mean over batches) and ``<layer>/train_firing_rate``, plus ``all/``.
+
+        Under DDP (process group initialised) the sums of all ranks are merged first, so the
+        dead fraction is the mean over every rank's batches. Every rank must call it.
+        """
+        import torch.distributed as dist
+
+        names = [n for n in self.neurons if n in self._dead]
+        distributed = dist.is_available() and dist.is_initialized()
+        if not names and not distributed:
+            return {}
+        device = self._dead[names[0]].device if names else _collective_device()
+        # one row per layer: silent neuron-batches, batches, spikes, spike slots, neurons
+        rows = torch.tensor(
+            [[0.0, self._calls[n], 0.0, self._elements[n], self._neurons[n]] for n in names], dtype=torch.float64
+        ).reshape(len(names), 5)
+        rows = rows.to(device)
+        if names:
+            rows[:, 0] = torch.stack([self._dead[n] for n in names])
+            rows[:, 2] = torch.stack([self._spikes[n] for n in names])
+        if distributed:
+            rows = _all_reduce_rows(rows, names, device)
+        out: dict[str, float] = {}
+        for n, (dead, calls, spikes, elements, neurons) in zip(names, rows.tolist()):
+            out[f"{n}/train_dead_fraction"] = dead / (calls * neurons) if calls else 0.0
+            out[f"{n}/train_firing_rate"] = spikes / elements if elements else 0.0
+        if names:
+            # every neuron weighted equally, as ActivityMonitor's totals: silent neurons per batch over all neurons
+            dead_per_batch = sum(dead / calls for dead, calls, *_ in rows.tolist() if calls)
+            _, _, spikes, elements, neurons = rows.sum(0).tolist()
+            out["all/train_dead_fraction"] = dead_per_batch / neurons if neurons else 0.0
+            out["all/train_firing_rate"] = spikes / elements if elements else 0.0
+        return out
+
+
+def _all_reduce_rows(rows: torch.Tensor, names: list[str], device: torch.device) -> torch.Tensor:
+    """Sum the per-layer rows over ranks; the layer lists must agree (checked by their count)."""
+    import torch.distributed as dist
+
+    count = torch.tensor([float(len(names))], device=device)
+    low, high = count.clone(), count.clone()
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    if low.item() != high.item():
+        raise RuntimeError(f"ranks recorded different numbers of neuron layers ({low.item():g} vs {high.item():g})")
+    if names:
+        neurons = rows[:, 4].clone()  # a size, not a count: keep it out of the sum
+        dist.all_reduce(rows)
+        rows[:, 4] = neurons
+    return rows
+
+
+class TrainingMonitor:
+    """Everything ``run.monitor: true`` logs, in the order the engine needs it.
+
+    Args:
+        model: the model being trained (before the first optimiser step, so that the weight
+            tracker's ``W_0`` is the initialisation; DDP/compiled wrappers are looked through).
+        record_v: collect membrane statistics during evaluation.
+
+    Per epoch::
+
+        with monitor.train_epoch():   # per-batch dead fraction / firing rate
+            ...train...
+        with monitor.evaluation():    # per-layer activity over the test set
+            ...evaluate...
+        record.update(monitor.compute())   # every rank (collectives under DDP)
+    """
+
+    def __init__(self, model: nn.Module, record_v: bool = True) -> None:
+        self.activity = ActivityMonitor(model, record_v=record_v)
+        self.batches = BatchActivity(self.activity.neurons)
+        try:
+            self.weights: WeightChangeTracker | None = WeightChangeTracker(model)
+        except ValueError:  # a model with no conv/linear layer has no weight change to track
+            self.weights = None
+        self._evaluated = False
+        self._trained = False
+
+    @contextlib.contextmanager
+    def train_epoch(self) -> Iterator[TrainingMonitor]:
+        """Record the per-batch activity of the training batches run inside the block."""
+        self.batches.reset()
+        with self.batches.recording():
+            yield self
+        self._trained = True
+
+    @contextlib.contextmanager
+    def evaluation(self) -> Iterator[TrainingMonitor]:
+        """Record per-layer activity (and membrane statistics) over the evaluation run inside the block."""
+        with self.activity:  # enable() clears the previous records
+            yield self
+        self._evaluated = True
+
+    def compute(self) -> dict[str, float]:
+        """Metrics since the last call: evaluation activity (if an evaluation ran), training-batch
+        activity (if a training epoch ran) and weight change. A collective under DDP."""
+        out: dict[str, float] = {}
+        if self._evaluated:
+            self.activity.all_reduce()
+            out.update(self.activity.compute())
+        if self._trained:
+            out.update(self.batches.compute())
+        if self.weights is not None:
+            out.update(self.weights.compute())
+        self._evaluated = self._trained = False
+        return out
+
+    def learned_parameters(self) -> dict[str, dict[str, torch.Tensor]]:
+        """``{"imp": {layer: tensor}, "threshold": {layer: tensor}}`` of the learnable neuron parameters."""
+        out: dict[str, dict[str, torch.Tensor]] = {"imp": {}, "threshold": {}}
+        for name, node in self.activity.neurons.items():
+            if not node.is_materialized():
+                continue
+            if node.learn_imp:
+                out["imp"][name] = node.imp.detach()
+            if node.learn_threshold:
+                out["threshold"][name] = node.v_threshold.detach()
+        return out
+
+    def write_histograms(self, writer: HistogramWriter, step: int) -> int:
+        """Histograms of the learned IMPs and thresholds (tags ``imp/<layer>``, ``threshold/<layer>``).
+
+        Returns the number of histograms written.
+        """
+        written = 0
+        for kind, tensors in self.learned_parameters().items():
+            for name, t in tensors.items():
+                writer.add_histogram(f"{kind}/{name}", t.float().cpu(), step)
+                written += 1
+        return written
+
+    def state_dict(self) -> dict[str, Any]:
+        """What must survive a resume: the weight tracker's ``W_0`` (tensors only, checkpoint-safe)."""
+        return {"weight_init": self.weights.state_dict() if self.weights is not None else {}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (from the checkpoint of the run being resumed)."""
+        if self.weights is not None and state.get("weight_init"):
+            self.weights.load_state_dict(state["weight_init"])

@@ -1,0 +1,36 @@
+"""``spikeforge report RUN_DIR [--out FILE]``: the run as one self-contained HTML page."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_report_parser", "run_report"]
+
+
+def add_report_parser(subparsers: argparse._SubParsersAction) -> list[str]:
+    """Add the ``report`` sub-command to ``subparsers``; returns the command names it added."""
+    p = subparsers.add_parser(
+        "report",
+        help="one self-contained HTML page of a run (config, metrics, curves, activity, energy, analyses)",
+        description="Write RUN_DIR/report.html: every figure embedded, no external resources; open it in a browser.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--out", type=Path, help="output file or folder (default RUN_DIR/report.html)")
+    return ["report"]
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Build the report; user errors print one line and return 2 (re-raised with ``args.debug``)."""
+    from .build import build_report
+
+    try:
+        path = build_report(args.run_dir, args.out)
+    except (ValueError, FileNotFoundError) as e:
+        if getattr(args, "debug", False):
+            raise
+        print(f"spikeforge report: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    return 0
