@@ -144,6 +144,8 @@ def train(
         verbose: print epoch summaries and the final result (rank 0).
     """
     t_start = time.time()
+    if cfg.run.threads is not None:
+        torch.set_num_threads(cfg.run.threads)
     device = resolve_device(cfg.device, _local_rank())
     env = D.setup(device)
     try:
@@ -334,7 +336,7 @@ def _train_epoch(
         desc=f"epoch {epoch + 1}/{cfg.epochs}",
         leave=False,
         dynamic_ncols=True,
-        disable=not (verbose and cfg.run.progress),
+        disable=not (verbose and cfg.run.progress and sys.stderr.isatty()),
         file=sys.stderr,
     )
     loss_sum = correct = seen = 0.0
