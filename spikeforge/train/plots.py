@@ -32,7 +32,10 @@ def plot_curves(records: list[dict[str, Any]], out_png: str | Path) -> None:
             ax_a.plot(*zip(*pts, strict=True), style, marker="o", ms=3, label=split)
     ax_l.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_a.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (ax_l, ax_a):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
