@@ -2,10 +2,10 @@
 
 Public API::
 
-    from spikeforge import LIFNode, IFNode, CUBALIFNode, materialize, losses
+    from spikeforge import LIFNode, IFNode, CUBALIFNode, materialize, losses, models, data
 """
 
-from . import losses, neuron
+from . import data, losses, models, neuron
 from .neuron import CUBALIFNode, IFNode, LIFNode, NeuronParameterError, materialize
 from .neuron.surrogate import get_surrogate
 
@@ -17,8 +17,10 @@ __all__ = [
     "LIFNode",
     "NeuronParameterError",
     "__version__",
+    "data",
     "get_surrogate",
     "losses",
     "materialize",
+    "models",
     "neuron",
 ]

@@ -274,6 +274,7 @@ def test_time_window_is_causal_and_ordered():
 
 def test_mnist1d_has_linear_readout():
     model = build_model("mnist1d_snn")
+    assert model.sizes[0] == 10  # the default causal window of 10 scalar values
     assert not is_neuron(list(model.layers)[-1])
     out = model(torch.randn(40, 2, 1))
     assert not set(out.unique().tolist()) <= {0.0, 1.0}

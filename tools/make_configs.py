@@ -403,7 +403,7 @@ def embedded() -> None:
     dump(
         "mnist1d_lif",
         [
-            "Embedded temporal task: MNIST-1D generated offline, fed one value per step (T=40).",
+            "Embedded temporal task: MNIST-1D generated offline, T=40 steps; each step sees the last 10 values.",
             "Dense LIF net with learnable IMP and thresholds, TET loss.",
         ],
         {
@@ -412,7 +412,7 @@ def embedded() -> None:
             "device": "auto",
             "T": 40,
             "epochs": 40,
-            "model": {"name": "mnist1d_snn", "options": {"hidden": [128, 128], "window": 1}},
+            "model": {"name": "mnist1d_snn", "options": {"hidden": [128, 128], "window": 10}},
             "neuron": {
                 "type": "lif",
                 "tau": 2.0,

@@ -198,13 +198,13 @@ def rouser_shd(
     return SpikingMLP([in_features, *hidden, num_classes], neuron, spiking_output=True, weight_scale=weight_scale)
 
 
-# MNIST-1D as a sequence: LIF hidden layers and a linear readout per step.
+# MNIST-1D as a sequence: LIF hidden layers (soft reset, ATan) and a linear readout per step.
 MNIST1D_NEURON: Mapping[str, Any] = {"type": "lif", "tau": 2.0, "v_reset": None, "surrogate": "atan"}
 
 
 @register_model(
     "mnist1d_snn",
-    description="MNIST-1D as a 40-step sequence: dense LIF 1(xwindow)-128-128 + linear readout per step",
+    description="MNIST-1D as a 40-step sequence of scalars: dense LIF over a causal window of 10 values, readout",
     input_shape=(1,),
     default_neuron=MNIST1D_NEURON,
 )
@@ -212,11 +212,17 @@ def mnist1d_snn(
     num_classes: int = 10,
     in_features: int = 1,
     hidden: Sequence[int] = (128, 128),
-    window: int = 1,
+    window: int = 10,
     neuron: Mapping[str, Any] | None = None,
     bias: bool = True,
 ) -> SpikingMLP:
-    """``[T=40, B, 1] -> [T, B, 10]`` logits; ``window=k`` feeds each step the last k values."""
+    """``[T=40, B, 1] -> [T, B, 10]`` logits.
+
+    The input is one signal value per step; the first layer sees the last ``window`` values
+    (a causal delay line, zeros before the start). A feedforward LIF net with ``tau = 2``
+    forgets within a few steps, so with ``window=1`` it reaches only ~50% test accuracy on
+    MNIST-1D, with ``window=10`` ~87% (TET loss, learnable IMP and thresholds, 40 epochs).
+    """
     sizes = [in_features * window, *hidden, num_classes]
     return SpikingMLP(
         sizes, neuron if neuron is not None else MNIST1D_NEURON, spiking_output=False, window=window, bias=bias
