@@ -1,0 +1,30 @@
+"""The reproduction study: each claim of the two papers tested on the embedded data.
+
+``spikeforge reproduce [--quick|--full] [--out DIR] [--claims 1 2 ...] [--seeds N]`` or::
+
+    from spikeforge.reproduce import run_study
+    reports = run_study("reproduce-out", budget="quick", claims=[1, 2])
+
+Modules, one job each:
+
+* :mod:`~spikeforge.reproduce.tasks`: base configs of the tasks and the quick / full budgets;
+* :mod:`~spikeforge.reproduce.data`: the static MNIST-1D dataset the study adds;
+* :mod:`~spikeforge.reproduce.runner`: resumable (optionally parallel) engine runs, one per arm and seed;
+* :mod:`~spikeforge.reproduce.stats`: mean ± std, epochs to a target, the verdict rule;
+* :mod:`~spikeforge.reproduce.claims`: one module per claim (arms + analysis);
+* :mod:`~spikeforge.reproduce.report` / :mod:`~spikeforge.reproduce.plots`: tables, summary, figures;
+* :mod:`~spikeforge.reproduce.study` / :mod:`~spikeforge.reproduce.cli`: the whole study and its command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["run_study"]
+
+
+def run_study(*args: Any, **kwargs: Any) -> Any:
+    """See :func:`spikeforge.reproduce.study.run_study` (imported on first use: it loads torch)."""
+    from .study import run_study as _run
+
+    return _run(*args, **kwargs)

@@ -1,0 +1,223 @@
+"""Aggregation over seeds and the verdict rule of the study.
+
+Everything here is plain arithmetic on lists of numbers, so it can be checked by hand.
+
+Verdict rule (one comparison of a *treatment* arm against a *baseline* arm, ``n`` seeds each):
+
+* ``d`` is the difference of the means, signed so that a positive ``d`` favours the
+  treatment (for a lower-is-better metric such as epochs to converge, ``d = base - treat``);
+* ``se`` is its standard error. The study's arms are *paired*: the same seed gives the same
+  initial weights and the same batch order in every arm, so the seed-to-seed spread that is
+  common to both arms cancels in the per-seed differences ``d_i``, and
+  ``se = sd(d_i) / sqrt(n)`` (``paired=True``). Unpaired, ``se = sqrt(s_t^2 / n_t + s_b^2 / n_b)``.
+  Standard deviations are sample ones (``ddof = 1``);
+* the interval is ``[d - k*se, d + k*se]`` with ``k = 2``;
+* a *superiority* claim ("A improves on B") **holds here** when the interval lies above 0,
+  **does not hold here** when it lies below ``+margin`` (the data exclude an improvement of
+  ``margin`` or more: no gain, or a loss), and is **inconclusive** otherwise;
+* a *non-inferiority* claim ("A matches or beats B") **holds here** when the interval lies
+  above ``-margin``, **does not hold here** when ``d < -margin`` and the interval lies below 0
+  (worse by more than the margin on average, and significantly worse), else inconclusive;
+* for accuracies, a comparison in which neither arm's mean is above chance + ``margin`` is
+  inconclusive: when nothing was learned, the arms cannot tell the factor's effect.
+
+With 3 seeds, ``k = 2`` is a screening threshold (about an 88% two-sided interval for
+Welch's t with 4 degrees of freedom), not a formal test; the tables show ``d`` and ``se`` so
+that a reader can apply a stricter rule. A claim made of several comparisons is combined by
+:func:`combine`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+__all__ = [
+    "DOES_NOT_HOLD",
+    "HOLDS",
+    "INCONCLUSIVE",
+    "Comparison",
+    "Summary",
+    "combine",
+    "compare",
+    "conjunction",
+    "count_verdicts",
+    "epochs_to_target",
+    "last_finite",
+    "summarize",
+]
+
+HOLDS = "holds here"
+DOES_NOT_HOLD = "does not hold here"
+INCONCLUSIVE = "inconclusive"
+K_SE = 2.0
+
+Kind = Literal["superiority", "non_inferiority"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """``n`` finite values, their mean and sample standard deviation (NaN when ``n < 2``)."""
+
+    n: int
+    mean: float
+    std: float
+
+    def fmt(self, scale: float = 1.0, digits: int = 2) -> str:
+        """``"mean ± std"`` with ``scale`` applied (e.g. 100 for percent)."""
+        if self.n == 0:
+            return "n/a"
+        if not math.isfinite(self.std):
+            return f"{scale * self.mean:.{digits}f}"
+        return f"{scale * self.mean:.{digits}f} ± {scale * self.std:.{digits}f}"
+
+
+def summarize(values: Sequence[float | None]) -> Summary:
+    """Mean and sample std (``ddof = 1``) of the finite values; ``None``/NaN are skipped."""
+    xs = [float(v) for v in values if v is not None and math.isfinite(v)]
+    n = len(xs)
+    if n == 0:
+        return Summary(0, math.nan, math.nan)
+    mean = sum(xs) / n
+    if n < 2:
+        return Summary(n, mean, math.nan)
+    var = sum((x - mean) ** 2 for x in xs) / (n - 1)
+    return Summary(n, mean, math.sqrt(var))
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """One treatment-vs-baseline comparison and its verdict (see the module docstring)."""
+
+    treatment: Summary
+    baseline: Summary
+    diff: float  # signed so that > 0 favours the treatment
+    se: float
+    lo: float
+    hi: float
+    margin: float
+    kind: str
+    verdict: str
+
+
+def compare(
+    treatment: Sequence[float | None],
+    baseline: Sequence[float | None],
+    *,
+    higher_is_better: bool = True,
+    margin: float = 0.01,
+    kind: Kind = "superiority",
+    k: float = K_SE,
+    chance: float | None = None,
+    paired: bool = False,
+) -> Comparison:
+    """Compare per-seed values of a treatment arm against a baseline arm.
+
+    Args:
+        treatment, baseline: one value per seed (``None``/NaN are dropped).
+        higher_is_better: the metric's direction (accuracy: True; epochs, dead fraction: False).
+        margin: the smallest difference that matters, in the metric's units.
+        kind: ``"superiority"`` or ``"non_inferiority"``.
+        k: half-width of the interval in standard errors.
+        paired: values at the same index come from the same seed (same initial weights and batch
+            order); the standard error is then that of the per-seed differences. Pairs with a
+            missing value are dropped.
+        chance: the metric's chance level (accuracy: 1 / classes). When neither arm's mean is above
+            ``chance + margin`` nothing was learned, and the comparison says nothing about the claim.
+    Returns:
+        A :class:`Comparison`; the verdict is inconclusive when either arm has fewer than 2 values
+        or when both arms are at chance.
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    if paired:
+        if len(treatment) != len(baseline):
+            raise ValueError(
+                f"paired comparison needs as many values per arm, got {len(treatment)} and {len(baseline)}"
+            )
+        pairs = [(x, y) for x, y in zip(treatment, baseline) if _finite(x) and _finite(y)]
+        treatment, baseline = [x for x, _ in pairs], [y for _, y in pairs]
+    t, b = summarize(treatment), summarize(baseline)
+    if t.n < 2 or b.n < 2:
+        return Comparison(t, b, math.nan, math.nan, math.nan, math.nan, margin, kind, INCONCLUSIVE)
+    d = sign * (t.mean - b.mean)
+    if paired:
+        se = summarize([sign * (float(x) - float(y)) for x, y in zip(treatment, baseline)]).std / math.sqrt(t.n)
+    else:
+        se = math.sqrt(t.std**2 / t.n + b.std**2 / b.n)
+    lo, hi = d - k * se, d + k * se
+    if chance is not None and max(t.mean, b.mean) <= chance + margin:
+        return Comparison(t, b, d, se, lo, hi, margin, kind, INCONCLUSIVE)
+    if kind == "superiority":
+        verdict = HOLDS if lo > 0 else DOES_NOT_HOLD if hi < margin else INCONCLUSIVE
+    elif kind == "non_inferiority":
+        verdict = HOLDS if lo > -margin else DOES_NOT_HOLD if (d < -margin and hi < 0) else INCONCLUSIVE
+    else:
+        raise ValueError(f"kind must be 'superiority' or 'non_inferiority', got {kind!r}")
+    return Comparison(t, b, d, se, lo, hi, margin, kind, verdict)
+
+
+def _finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def combine(verdicts: Sequence[str]) -> str:
+    """One verdict for a claim made of several comparisons.
+
+    **holds here** when at least half of the comparisons hold and none does not hold;
+    **does not hold here** when at least half do not hold and none holds; otherwise
+    (mixed or mostly inconclusive, or no comparison at all) **inconclusive**.
+    """
+    n = len(verdicts)
+    if n == 0:
+        return INCONCLUSIVE
+    holds = sum(v == HOLDS for v in verdicts)
+    fails = sum(v == DOES_NOT_HOLD for v in verdicts)
+    if holds * 2 >= n and fails == 0:
+        return HOLDS
+    if fails * 2 >= n and holds == 0:
+        return DOES_NOT_HOLD
+    return INCONCLUSIVE
+
+
+def conjunction(verdicts: Sequence[str]) -> str:
+    """One verdict for a claim that is the conjunction of sub-claims ("A and B").
+
+    **holds here** when every part holds, **does not hold here** when any part does not hold,
+    otherwise **inconclusive**.
+    """
+    if verdicts and all(v == HOLDS for v in verdicts):
+        return HOLDS
+    if any(v == DOES_NOT_HOLD for v in verdicts):
+        return DOES_NOT_HOLD
+    return INCONCLUSIVE
+
+
+def count_verdicts(verdicts: Sequence[str]) -> str:
+    """``"2 hold, 1 does not, 0 inconclusive"``: the tally behind a combined verdict."""
+    holds = sum(v == HOLDS for v in verdicts)
+    fails = sum(v == DOES_NOT_HOLD for v in verdicts)
+    return f"{holds} hold, {fails} do not hold, {len(verdicts) - holds - fails} inconclusive"
+
+
+def last_finite(values: Sequence[float | None]) -> float:
+    """The last finite value of a curve (NaN when there is none)."""
+    for v in reversed(list(values)):
+        if v is not None and math.isfinite(v):
+            return float(v)
+    return math.nan
+
+
+def epochs_to_target(curve: Sequence[float | None], target: float, censor: int | None = None) -> int | None:
+    """The first epoch (1-based) at which ``curve`` reaches ``target`` (``>=``).
+
+    A curve that never reaches it returns ``censor`` (e.g. ``epochs + 1``, so that an arm that
+    never converges ranks after every arm that does), or ``None`` when ``censor`` is ``None``.
+    """
+    if not math.isfinite(target):
+        return censor
+    for epoch, v in enumerate(curve, start=1):
+        if v is not None and math.isfinite(v) and v >= target:
+            return epoch
+    return censor
