@@ -28,7 +28,8 @@ class Backend:
     name: str
     fn: Callable[..., reference.NeuronOutput]
     supports: Supports
-    why_not: str = ""
+    # what the backend needs; a callable when the answer is only known at run time (e.g. a failed kernel build)
+    why_not: str | Callable[[], str] = ""
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -71,8 +72,9 @@ def resolve_backend(name: str, device: torch.device, dtype: torch.dtype, dyn: re
         raise ValueError(f"unknown neuron backend {name!r}; choose one of {[*sorted(BACKENDS), 'auto']}")
     b = BACKENDS[name]
     if not b.supports(device, dtype, dyn):
+        why = b.why_not() if callable(b.why_not) else b.why_not
         raise ValueError(
             f"neuron backend {name!r} does not support device={device.type}, dtype={dtype}, kind={dyn.kind}"
-            + (f": {b.why_not}" if b.why_not else "")
+            + (f": {why}" if why else "")
         )
     return b
