@@ -140,6 +140,8 @@ class RunConfig:
     ``threads`` sets ``torch.set_num_threads`` (``None``: PyTorch's default, one per core).
     Small networks on CPU are often fastest with 1 thread, and much faster when the machine
     is shared: intra-op threads of tiny operations spend their time waiting for each other.
+    ``plots: false`` skips the PNG curves (sweeps of many short runs spend more time drawing
+    than training); the metrics files are written either way.
     """
 
     eval_every: int = 1
@@ -150,6 +152,7 @@ class RunConfig:
     max_steps_per_epoch: int | None = None
     deterministic: bool = False
     threads: int | None = None
+    plots: bool = True
 
 
 @dataclasses.dataclass

@@ -210,7 +210,7 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
     if env.enabled:
         ids = [device.index] if device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    logger = MetricsLogger(run_dir, history) if env.is_main else None
+    logger = MetricsLogger(run_dir, history, plots=cfg.run.plots) if env.is_main else None
     autocast = _autocast(cfg, device)
     if verbose:
         n_params = sum(p.numel() for p in model.parameters())
@@ -294,7 +294,7 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
     checksum = D.check_in_sync(model) if env.enabled else None
     if env.is_main and logger is not None:
         logger.close()
-        if ev:
+        if ev and cfg.run.plots:
             from .plots import plot_step_accuracy
 
             plot_step_accuracy(

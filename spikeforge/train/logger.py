@@ -26,8 +26,9 @@ class MetricsLogger:
     TensorBoard event files are written too when the ``tensorboard`` package is installed.
     """
 
-    def __init__(self, run_dir: Path, history: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, run_dir: Path, history: list[dict[str, Any]] | None = None, plots: bool = True) -> None:
         self.run_dir = run_dir
+        self.plots = plots
         self.records: list[dict[str, Any]] = list(history or [])
         self._tb = None
         try:
@@ -47,9 +48,10 @@ class MetricsLogger:
                 if isinstance(v, int | float) and k != "epoch" and math.isfinite(v):
                     self._tb.add_scalar(k, v, record["epoch"])
             self._tb.flush()
-        from .plots import plot_curves
+        if self.plots:
+            from .plots import plot_curves
 
-        plot_curves(self.records, self.run_dir / "curves.png")
+            plot_curves(self.records, self.run_dir / "curves.png")
 
     def _write_csv(self) -> None:
         keys: list[str] = []
