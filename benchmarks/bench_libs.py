@@ -2,8 +2,9 @@
 
 Every entry builds a multi-step LIF layer with ``tau = 2`` (``V`` keeps half of itself per
 step), threshold 1, hard reset to 0 and a sigmoid-like surrogate, taking ``[T, B, N/B]``
-float32 input and returning spikes of the same shape, starting from ``V = 0`` at every
-call. Differences that do not change the work per step are listed in ``note``:
+float32 input on the benchmark's device and returning spikes of the same shape, starting
+from ``V = 0`` at every call. On CUDA the SpikeForge columns use the ``triton`` backend
+(and SpikingJelly its own CUDA kernels). Differences that do not change the work per step are listed in ``note``:
 
 * SpikeForge ``LIFNode(tau=2, v_reset=0)`` and SpikingJelly 2.0 ``LIFNode(tau=2,
   step_mode="m")`` implement ``H = V + (X - V) / tau``; surrogate ``Sigmoid(alpha=4)``.
@@ -33,14 +34,14 @@ class Library:
 
     Attributes:
         name: column name in the results.
-        make: ``make(features) -> fn`` with ``fn(x [T, B, features]) -> spikes``; a fresh
-            layer per problem size (learnable parameters are per neuron).
+        make: ``make(features, device) -> fn`` with ``fn(x [T, B, features]) -> spikes``; a
+            fresh layer per problem size (learnable parameters are per neuron).
         note: what differs from the common configuration.
         version: the library's version.
     """
 
     name: str
-    make: Callable[[int], Callable[[torch.Tensor], torch.Tensor]]
+    make: Callable[[int, torch.device], Callable[[torch.Tensor], torch.Tensor]]
     note: str = ""
     version: str = ""
 
@@ -52,23 +53,21 @@ def _version(dist: str) -> str:
         return "?"
 
 
-def _spikeforge(backend: str, learnable: bool) -> Callable[[int], Callable[[torch.Tensor], torch.Tensor]]:
-    def make(features: int):
-        kw = dict(imp="learn", v_threshold="learn") if learnable else dict(imp=None)
+def _spikeforge(backend: str, learnable: bool) -> Callable[[int, torch.device], Callable[[torch.Tensor], torch.Tensor]]:
+    def make(features: int, device: torch.device):
+        kw = dict(imp="learn", v_threshold="learn", feature_shape=(features,)) if learnable else dict(imp=None)
         node = LIFNode(tau=2.0, v_reset=0.0, surrogate={"name": "sigmoid", "alpha": 4.0}, backend=backend, **kw)
-        if learnable:  # create the per-neuron parameters now, outside the timed region
-            node(torch.zeros(1, 1, features))
-            node.zero_grad(set_to_none=True)
-        return node
+        return node.to(device)
 
     return make
 
 
-def _spikingjelly() -> Callable[[int], Callable[[torch.Tensor], torch.Tensor]]:
+def _spikingjelly() -> Callable[[int, torch.device], Callable[[torch.Tensor], torch.Tensor]]:
     from spikingjelly.activation_based import neuron, surrogate
 
-    def make(features: int):
+    def make(features: int, device: torch.device):
         node = neuron.LIFNode(tau=2.0, v_reset=0.0, surrogate_function=surrogate.Sigmoid(alpha=4.0), step_mode="m")
+        node.to(device)
 
         def run(x: torch.Tensor) -> torch.Tensor:
             node.reset()  # SpikingJelly keeps V between calls unless reset
@@ -79,12 +78,13 @@ def _spikingjelly() -> Callable[[int], Callable[[torch.Tensor], torch.Tensor]]:
     return make
 
 
-def _snntorch() -> Callable[[int], Callable[[torch.Tensor], torch.Tensor]]:
+def _snntorch() -> Callable[[int, torch.device], Callable[[torch.Tensor], torch.Tensor]]:
     import snntorch
     from snntorch import surrogate
 
-    def make(features: int):
+    def make(features: int, device: torch.device):
         lif = snntorch.Leaky(beta=0.5, threshold=1.0, reset_mechanism="zero", spike_grad=surrogate.sigmoid(slope=4))
+        lif.to(device)
 
         def run(x: torch.Tensor) -> torch.Tensor:
             mem = lif.init_leaky()
@@ -99,13 +99,14 @@ def _snntorch() -> Callable[[int], Callable[[torch.Tensor], torch.Tensor]]:
     return make
 
 
-def _norse() -> Callable[[int], Callable[[torch.Tensor], torch.Tensor]]:
+def _norse() -> Callable[[int, torch.device], Callable[[torch.Tensor], torch.Tensor]]:
     from norse.torch import LIFBoxCell, LIFBoxParameters
 
-    def make(features: int):
-        p = LIFBoxParameters(
-            tau_mem_inv=torch.tensor(500.0), v_th=torch.tensor(1.0), v_reset=torch.tensor(0.0), alpha=torch.tensor(4.0)
-        )
+    def make(features: int, device: torch.device):
+        def scalar(v: float) -> torch.Tensor:
+            return torch.tensor(v, device=device)
+
+        p = LIFBoxParameters(tau_mem_inv=scalar(500.0), v_th=scalar(1.0), v_reset=scalar(0.0), alpha=scalar(4.0))
         cell = LIFBoxCell(p, dt=0.001)
 
         def run(x: torch.Tensor) -> torch.Tensor:
@@ -120,22 +121,28 @@ def _norse() -> Callable[[int], Callable[[torch.Tensor], torch.Tensor]]:
     return make
 
 
-def available_libraries(include_reference: bool = True) -> tuple[list[Library], list[str]]:
-    """The libraries that can run here, and a line for each that cannot (and why)."""
-    from spikeforge.neuron.kernels import cpu_build
+def available_libraries(device: torch.device, include_reference: bool = True) -> tuple[list[Library], list[str]]:
+    """The libraries that can run on ``device``, and a line for each that cannot (and why).
+
+    The first two are SpikeForge's fused backend for the device, without and with learnable
+    IMP + threshold (the report's ratios are taken against the first).
+    """
+    from spikeforge.neuron import backends
+    from spikeforge.neuron.reference import Dynamics
 
     libs, missing = [], []
     sf = _version("spikeforge")
-    if cpu_build.status().ok:
-        libs.append(Library("spikeforge-cpu", _spikeforge("cpu", False), "fused C++/OpenMP kernels", sf))
-        libs.append(Library("spikeforge-cpu+imp+th", _spikeforge("cpu", True), "learnable IMP + threshold", sf))
+    fused = "triton" if device.type == "cuda" else "cpu"
+    if backends.resolve_backend("auto", device, torch.float32, Dynamics()).name == fused:
+        libs.append(Library(f"spikeforge-{fused}", _spikeforge(fused, False), "fused kernels", sf))
+        libs.append(Library(f"spikeforge-{fused}+imp+th", _spikeforge(fused, True), "learnable IMP + threshold", sf))
     else:
-        missing.append(f"spikeforge-cpu: {cpu_build.status().message}")
+        missing.append(f"spikeforge-{fused}: {backends.BACKENDS[fused].why_not()}")
     if include_reference:
         libs.append(Library("spikeforge-torch", _spikeforge("torch", False), "reference, plain autograd", sf))
         libs.append(Library("spikeforge-torch+imp+th", _spikeforge("torch", True), "reference + IMP + threshold", sf))
     for name, dist, factory, note in (
-        ("spikingjelly", "spikingjelly", _spikingjelly, "LIFNode step_mode='m' (its CPU op)"),
+        ("spikingjelly", "spikingjelly", _spikingjelly, "LIFNode step_mode='m' (its CPU op / CUDA kernels)"),
         ("snntorch", "snntorch", _snntorch, "Leaky, Python loop over T; no 1/tau on the input"),
         ("norse", "norse", _norse, "LIFBoxCell, Python loop over T; SuperSpike surrogate"),
     ):

@@ -9,10 +9,10 @@ For one LIF layer (the configurations of ``bench_libs.py``) on ``[T, 16, N/16]``
 * ``saved``: bytes of the tensors autograd keeps for the backward (counted once per
   storage through ``torch.autograd.graph.saved_tensors_hooks``), excluding the input;
   ``keeps x`` says whether the input itself is kept.
-* ``alloc fwd`` / ``alloc bwd``: bytes obtained from PyTorch's CPU allocator during the
-  forward / the backward (``torch.profiler`` memory events), plus, for
-  ``spikeforge-cpu``, the outputs it takes from its buffer pool (reused memory, no page
-  faults after the first step; listed separately as ``pooled``).
+* ``alloc fwd`` / ``alloc bwd``: bytes PyTorch ops allocate during the forward / the
+  backward (``torch.profiler``, sum of the ops' positive self memory usage);
+* ``pooled fwd`` / ``pooled bwd``: bytes ``spikeforge-cpu`` takes from its buffer pool
+  instead (its spikes and ``grad_x``: reused memory, no page faults after the first step).
 
 Everything is divided by ``T * N``.
 """
@@ -30,10 +30,11 @@ BATCH = 16
 
 
 def _allocated(fn) -> int:
-    """Bytes allocated through PyTorch's CPU allocator while ``fn`` runs."""
+    """Bytes PyTorch ops allocate (and do not free themselves) while ``fn`` runs: the sum of
+    the ops' positive self memory usage in ``torch.profiler``, i.e. the outputs they create."""
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    return sum(e.cpu_memory_usage for e in prof.events() if e.name == "[memory]" and e.cpu_memory_usage > 0)
+    return sum(max(k.self_cpu_memory_usage, 0) for k in prof.key_averages())
 
 
 def _pooled() -> int:
@@ -45,7 +46,7 @@ def _pooled() -> int:
 
 def measure(lib, T: int, neurons: int) -> dict[str, float]:
     features = neurons // BATCH
-    layer = lib.make(features)
+    layer = lib.make(features, torch.device("cpu"))
     x = (torch.randn(T, BATCH, features) * 0.6 + 0.5).requires_grad_()
     grad = torch.randn(T, BATCH, features)
     for _ in range(2):  # warm up (pool, lazy builds)
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--log2-neurons", type=int, default=20)
     args = ap.parse_args(argv)
-    libs, missing = available_libraries()
+    libs, missing = available_libraries(torch.device("cpu"))
     for line in missing:
         print(f"[skip] {line}", file=sys.stderr)
     cols = ["saved", "keeps x", "alloc fwd", "alloc bwd", "pooled fwd", "pooled bwd"]

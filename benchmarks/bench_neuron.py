@@ -45,15 +45,15 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _case_fns(libs, T: int, neurons: int, backward: bool) -> dict:
+def _case_fns(libs, T: int, neurons: int, backward: bool, device: torch.device) -> dict:
     """One zero-argument callable per library running the layer once on the same input."""
     gen = torch.Generator().manual_seed(T * neurons)
     features = neurons // BATCH
-    x = torch.randn(T, BATCH, features, generator=gen) * 0.6 + 0.5
-    grad = torch.randn(T, BATCH, features, generator=gen)
+    x = (torch.randn(T, BATCH, features, generator=gen) * 0.6 + 0.5).to(device)
+    grad = torch.randn(T, BATCH, features, generator=gen).to(device)
     fns = {}
     for lib in libs:
-        layer = lib.make(features)
+        layer = lib.make(features, device)
         if backward:
             xg = x.clone().requires_grad_()
 
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-repeats", type=int, default=41, help="runs per library and case, at most")
     ap.add_argument("--budget", type=float, default=2.0, help="seconds per library and case that set the runs")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (SpikeForge's triton backend; not run yet)")
     ap.add_argument("--libraries", nargs="+", default=None, help="only these columns (e.g. spikeforge-cpu)")
     ap.add_argument("--json", default="benchmarks/results/bench_neuron.json")
     ap.add_argument("--markdown", default=None, help="also write the tables to this file")
@@ -96,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    libs, missing = available_libraries()
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    libs, missing = available_libraries(device)
     if args.libraries:
         unknown = set(args.libraries) - {lib.name for lib in libs}
         if unknown:
@@ -106,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[skip] {line}", file=sys.stderr)
     machine = {
         "cpu": _cpu_name(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "cores": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -113,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": os.getloadavg(),
     }
     print(f"machine: {machine}", file=sys.stderr)
-    bandwidth = measure_bandwidth()
-    alloc = measure_fresh_allocation()
+    bandwidth = measure_bandwidth(device=args.device)
+    alloc = measure_fresh_allocation() if device.type == "cpu" else {"fresh": float("nan"), "mapped": float("nan")}
     fill = f"64 MiB fill: fresh {alloc['fresh']:.1f} ms, mapped {alloc['mapped']:.1f} ms"
     print(f"copy bandwidth {bandwidth:.1f} GB/s; {fill}")
 
@@ -125,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         for T in args.steps:
             for log2n in args.log2_neurons:
                 neurons = 1 << log2n
-                fns = _case_fns(libs, T, neurons, mode != "forward")
-                stats = interleaved_medians(fns, args.min_repeats, args.max_repeats, args.budget)
+                fns = _case_fns(libs, T, neurons, mode != "forward", device)
+                stats = interleaved_medians(fns, args.min_repeats, args.max_repeats, args.budget, sync=sync)
                 copy = stats.pop(BOUND)
                 row = {"mode": mode, "T": T, "neurons": neurons, "bound_ms": copy[0], "bound_ms_min": copy[1]}
                 row["bound_bw_ms"] = bound_ms(T, neurons, mode != "forward", bandwidth)
@@ -144,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch": BATCH,
         "modes": modes,
         "libraries": [lib.name for lib in libs],
+        "fused": f"spikeforge-{'triton' if device.type == 'cuda' else 'cpu'}",
         "versions": {lib.name: lib.version for lib in libs},
         "notes": {lib.name: lib.note for lib in libs},
         "skipped": missing,

@@ -14,7 +14,13 @@ from pathlib import Path
 
 __all__ = ["markdown_tables", "plot"]
 
-CPU, CPU_LEARN, REF, SJ = "spikeforge-cpu", "spikeforge-cpu+imp+th", "spikeforge-torch", "spikingjelly"
+REF, SJ = "spikeforge-torch", "spikingjelly"
+
+
+def _fused(results: dict) -> tuple[str, str]:
+    """The fused backend's column and its learnable IMP + threshold column."""
+    name = results.get("fused", "spikeforge-cpu")
+    return name, f"{name}+imp+th"
 
 
 def _fmt(ms: float | None) -> str:
@@ -28,17 +34,19 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 
 def markdown_tables(results: dict) -> str:
-    """One table per mode: milliseconds per library, the bounds, and the headline ratios.
+    """One table per mode: milliseconds per library, the bounds, and the headline ratios (``fused``: the
+    first column, SpikeForge's fused backend).
 
     ``bound``: the bytes a layer must move at the copy bandwidth measured once at the start
     (256 MiB tensors); ``copy``: copying those bytes, timed in the same rounds as the
     layers (faster when the previous candidate left part of the data in the cache).
     """
     libs = results["libraries"]
+    fused, fused_learn = _fused(results)
     out = []
     for mode in results["modes"]:
         rows = [r for r in results["rows"] if r["mode"] == mode]
-        ratios = ["cpu / bound", "cpu / copy", "SJ / cpu", "torch / cpu", "IMP+th overhead"]
+        ratios = ["fused / bound", "fused / copy", "SJ / fused", "torch / fused", "IMP+th overhead"]
         head = ["T", "neurons", *libs, "bound", "copy", *ratios]
         lo, hi, budget = results["repeats"]
         out.append(
@@ -48,7 +56,7 @@ def markdown_tables(results: dict) -> str:
         out.append("|" + "---|" * len(head))
         for r in rows:
             ms = r["ms"]
-            cpu, learn = ms.get(CPU), ms.get(CPU_LEARN)
+            cpu, learn = ms.get(fused), ms.get(fused_learn)
             overhead = "-" if cpu is None or learn is None else f"{100 * (learn / cpu - 1):+.1f}%"
             cells = [
                 str(r["T"]),
@@ -75,6 +83,7 @@ def plot(results: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     mode = results["modes"][-1]
+    fused, _ = _fused(results)
     rows = [r for r in results["rows"] if r["mode"] == mode]
     t_plot = 16 if any(r["T"] == 16 for r in rows) else max(r["T"] for r in rows)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -91,22 +100,24 @@ def plot(results: dict, path: str) -> None:
     )
     left.set_xscale("log", base=2)
     left.set(yscale="log", xlabel="neurons", ylabel="ns per neuron-step", title=f"{mode}, T={t_plot}")
-    left.legend(fontsize=7, loc="center right")
+    left.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 0.08))
     big = max(r["neurons"] for r in rows)
     sel = sorted((r for r in rows if r["neurons"] == big), key=lambda r: r["T"])
     for lib in results["libraries"]:
-        if lib == CPU:
+        if lib == fused:
             continue
-        pts = [(r["T"], r["ms"][lib] / r["ms"][CPU]) for r in sel if lib in r["ms"] and CPU in r["ms"]]
+        pts = [(r["T"], r["ms"][lib] / r["ms"][fused]) for r in sel if lib in r["ms"] and fused in r["ms"]]
         if pts:
-            right.plot(*zip(*pts), marker="o", label=f"{lib} / spikeforge-cpu")
+            right.plot(*zip(*pts), marker="o", label=f"{lib} / {fused}")
     right.axhline(1.0, color="k", lw=0.8)
     right.set_xscale("log", base=2)
     right.set(yscale="log", xlabel="T", ylabel="time ratio", title=f"{mode}, 2^{int(math.log2(big))} neurons")
     right.minorticks_off()
     right.set_xticks([r["T"] for r in sel], [str(r["T"]) for r in sel])
     right.legend(fontsize=8)
-    fig.suptitle(f"LIF layer on {results['machine']['cpu']} ({results['machine']['threads']} threads)")
+    m = results["machine"]
+    where = m["cpu"] if m.get("device", "cpu") == "cpu" else m["device"]
+    fig.suptitle(f"LIF layer on {where} ({m['threads']} CPU threads)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -24,12 +24,14 @@ def interleaved_medians(
     max_repeats: int = 41,
     budget_s: float = 2.0,
     warmup: int = 1,
+    sync: Callable[[], object] = lambda: None,
 ) -> dict[str, tuple[float, float, int]]:
     """``(median ms, min ms, runs)`` of each function, timed round-robin.
 
     Each function gets as many runs as fit in ``budget_s`` (judged from its warm-up),
     between ``min_repeats`` and ``max_repeats``: fast ones are sampled often, which keeps
-    their medians stable on a busy machine, slow ones are not run for minutes.
+    their medians stable on a busy machine, slow ones are not run for minutes. ``sync``
+    waits for the device (``torch.cuda.synchronize`` on a GPU).
     """
     wanted: dict[str, int] = {}
     for name, fn in fns.items():
@@ -37,6 +39,7 @@ def interleaved_medians(
         for _ in range(warmup):
             start = time.perf_counter()
             fn()
+            sync()
             took = time.perf_counter() - start
         wanted[name] = max(min_repeats, min(max_repeats, int(budget_s / max(took, 1e-6))))
     times: dict[str, list[float]] = {name: [] for name in fns}
@@ -48,19 +51,22 @@ def interleaved_medians(
         for name in order:
             fn = fns[name]
             if len(times[name]) < wanted[name]:
+                sync()
                 start = time.perf_counter()
                 fn()
+                sync()
                 times[name].append(time.perf_counter() - start)
     return {n: (1e3 * statistics.median(ts), 1e3 * min(ts), len(ts)) for n, ts in times.items()}
 
 
-def measure_bandwidth(nbytes: int = 256 << 20, repeats: int = 15) -> float:
+def measure_bandwidth(nbytes: int = 256 << 20, repeats: int = 15, device: str = "cpu") -> float:
     """Copy bandwidth in GB/s (bytes read + bytes written per second) of ``dst.copy_(src)``, memory already mapped."""
     n = nbytes // 4
-    src, dst = torch.randn(n), torch.empty(n)
+    src, dst = torch.randn(n, device=device), torch.empty(n, device=device)
     dst.copy_(src)
-    ms = interleaved_medians({"copy": lambda: dst.copy_(src)}, min_repeats=repeats, max_repeats=repeats)["copy"][0]
-    return 2 * nbytes / (ms * 1e-3) / 1e9
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    stats = interleaved_medians({"copy": lambda: dst.copy_(src)}, min_repeats=repeats, max_repeats=repeats, sync=sync)
+    return 2 * nbytes / (stats["copy"][0] * 1e-3) / 1e9
 
 
 def measure_fresh_allocation(nbytes: int = 64 << 20, repeats: int = 9) -> dict[str, float]:

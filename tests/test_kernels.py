@@ -165,13 +165,29 @@ def test_cpu_matches_reference(cpu_backend, case):
     check_backend(cpu_backend, case)
 
 
+@pytest.fixture
+def threads(request):
+    """Run with ``request.param`` intra-op threads (the suite's conftest sets one), then restore."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize(
-    ("dtype", "theta", "v_init"),
-    [(torch.float32, "channel", "neuron"), (torch.bfloat16, "neuron", "neuron"), (torch.float64, "neuron", "full")],
+    ("dtype", "theta", "v_init", "threads"),
+    [
+        (torch.float32, "channel", "neuron", 2),  # shared rows for theta, owned slices for v_init
+        (torch.bfloat16, "neuron", "neuron", 3),  # owned slices of uneven length
+        (torch.float64, "layer", "full", 2),
+        (torch.float32, "neuron", "float", 1),
+    ],
+    indirect=["threads"],
 )
-def test_cpu_large_layer_threads_and_streaming_stores(cpu_backend, dtype, theta, v_init):
+def test_cpu_large_layer_threads_and_streaming_stores(cpu_backend, dtype, theta, v_init, threads):
     # Big enough for several threads, several neuron blocks per thread, non-temporal stores
     # and per-neuron parameters whose gradient slices are owned by threads.
+    assert torch.get_num_threads() == threads
     case = Case(
         dyn=Dynamics(kind="lif", v_reset=None, surrogate=Sigmoid()),
         shape=(4, 4, 16, 64, 64),

@@ -7,7 +7,8 @@ neuron-step (``b`` = bytes per input element: 8 float64, 4 float32, 2 bfloat16):
 * saved for backward: nothing new. The backward recomputes ``H[t]`` from ``x`` block by
   block (the block's ``H`` stays in L2), so the only thing kept is a reference to ``x``
   (b per neuron-step, usually kept alive by the layer before anyway) and the per-neuron
-  parameters. The reference keeps ~10 tensors per step instead.
+  parameters. The float32 reference saves 12 bytes and allocates ~160 bytes per
+  neuron-step over forward and backward (``benchmarks/bench_memory.py``).
 * backward: reads ``x`` (b) and ``grad_spikes`` (b), writes ``grad_x`` (b).
 
 Outputs of at least 4 MiB come from :mod:`.cpu_pool`, so a training loop does not pay

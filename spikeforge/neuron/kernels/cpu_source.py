@@ -13,8 +13,8 @@ It uses no PyTorch or Python headers and exposes a plain C ABI called through
 * ``sf_pool_*``: a cache of large, already faulted-in buffers handed to PyTorch as
   DLPack tensors (see :mod:`.cpu_pool`).
 
-The library is linked from :data:`UNITS`, compiled in parallel: one unit per input
-dtype holds that dtype's kernel instantiations (neuron kind x reset x surrogate), and
+The library is linked from :data:`UNITS`, compiled in parallel: six units hold the kernel
+instantiations (input dtype x pair of neuron kinds, each x reset x surrogate), and
 ``api`` holds the thread dispatch, the pool and the exported functions.
 
 Exactness: every forward arithmetic step is written in the order the reference
@@ -530,27 +530,30 @@ RangeFn pick_reset(const Args& a) {
   return a.soft ? pick_backward<IT, ST, KIND, true>(a.surrogate) : pick_backward<IT, ST, KIND, false>(a.surrogate);
 }
 
-template <bool BWD, class IT, class ST>
-RangeFn pick_kind(const Args& a) {
-  switch (a.kind) {
-    case IF: return pick_reset<BWD, IT, ST, IF>(a);
-    case LIF_DECAY: return pick_reset<BWD, IT, ST, LIF_DECAY>(a);
-    case LIF_NODECAY: return pick_reset<BWD, IT, ST, LIF_NODECAY>(a);
-    case CUBA: return pick_reset<BWD, IT, ST, CUBA>(a);
-    default: return nullptr;
-  }
+// The kinds K0 and K1 for one input dtype: one separately compiled unit (see UNITS).
+template <bool BWD, class IT, class ST, int K0, int K1>
+RangeFn pick_kinds(const Args& a) {
+  if (a.kind == K0) return pick_reset<BWD, IT, ST, K0>(a);
+  if (a.kind == K1) return pick_reset<BWD, IT, ST, K1>(a);
+  return nullptr;
 }
 
-// One instantiation unit per input dtype (compiled in parallel), see UNITS.
-RangeFn pick_f32(const Args& a, bool backward);
-RangeFn pick_f64(const Args& a, bool backward);
-RangeFn pick_bf16(const Args& a, bool backward);
+// Defined in the units: <dtype>_if_lif (IF, LIF with decay_input) and <dtype>_lif_cuba
+// (LIF without decay_input, CUBA), so that the compiler jobs are about the same size.
+#define SF_DECLARE(name)                                   \
+  RangeFn pick_##name##_if_lif(const Args& a, bool backward); \
+  RangeFn pick_##name##_lif_cuba(const Args& a, bool backward);
+SF_DECLARE(f32)
+SF_DECLARE(f64)
+SF_DECLARE(bf16)
+#undef SF_DECLARE
 
 inline RangeFn pick(const Args& a, bool backward) {
+  const bool low = a.kind == IF || a.kind == LIF_DECAY;
   switch (a.dtype) {
-    case 0: return pick_f32(a, backward);
-    case 1: return pick_f64(a, backward);
-    case 2: return pick_bf16(a, backward);
+    case 0: return low ? pick_f32_if_lif(a, backward) : pick_f32_lif_cuba(a, backward);
+    case 1: return low ? pick_f64_if_lif(a, backward) : pick_f64_lif_cuba(a, backward);
+    case 2: return low ? pick_bf16_if_lif(a, backward) : pick_bf16_lif_cuba(a, backward);
     default: return nullptr;
   }
 }
@@ -788,16 +791,19 @@ void sf_pool_stats(int64_t* out) {
 
 _PICK = """
 namespace sf {{
-RangeFn pick_{name}(const Args& a, bool backward) {{
-  return backward ? pick_kind<true, {it}, {st}>(a) : pick_kind<false, {it}, {st}>(a);
+RangeFn pick_{name}_{group}(const Args& a, bool backward) {{
+  return backward ? pick_kinds<true, {it}, {st}, {kinds}>(a) : pick_kinds<false, {it}, {st}, {kinds}>(a);
 }}
 }}  // namespace sf
 """
 
-# name -> source of one separately compiled unit
+_DTYPES = {"f32": ("float", "float"), "f64": ("double", "double"), "bf16": ("bf16", "float")}
+_GROUPS = {"if_lif": "IF, LIF_DECAY", "lif_cuba": "LIF_NODECAY, CUBA"}
+
+# name -> source of one separately compiled unit (six kernel units of similar size, and the API)
 UNITS: dict[str, str] = {
-    "f32": COMMON + _PICK.format(name="f32", it="float", st="float"),
-    "f64": COMMON + _PICK.format(name="f64", it="double", st="double"),
-    "bf16": COMMON + _PICK.format(name="bf16", it="bf16", st="float"),
-    "api": COMMON + API,
+    f"{name}_{group}": COMMON + _PICK.format(name=name, group=group, it=it, st=st, kinds=kinds)
+    for name, (it, st) in _DTYPES.items()
+    for group, kinds in _GROUPS.items()
 }
+UNITS["api"] = COMMON + API
