@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..neuron.presets import neuron_preset
 from .plots import integer_ticks, new_figure, save_figure
 from .sweep import epochs_to_reach, mean_std, metric_curve, run_one, stack_mean_std
 
@@ -44,7 +45,7 @@ DEFAULT_INITS: tuple[float, ...] = (0.25, 1.0, 1.25, 2.0, 4.0)
 MODES = ("fixed", "learned")
 
 # The embedded task. Rouser's Table II neuron (CUBA, retained fractions 0.75/0.97, hard
-# reset, exponential surrogate s=1.5, tau=3.75), Adam, spike-rate MSE loss on a spiking
+# reset, detached as in SLAYER; spikeforge.neuron.presets), Adam, spike-rate MSE loss on a spiking
 # output. The weights start at 0.3x Kaiming so that the grid spans silent (dead) and
 # saturated regimes; thresholds get their own, larger learning rate (Rouser's Fig 6b
 # ablation uses 10x the weights' rate) so that they move within a few epochs.
@@ -56,14 +57,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "T": 16,
     "epochs": 8,
     "model": {"name": "spiking_mlp", "options": {"sizes": [64, 128, 128, 10], "weight_scale": 0.3}},
-    "neuron": {
-        "type": "cuba",
-        "alpha_i": 0.75,
-        "alpha_v": 0.97,
-        "v_reset": 0.0,
-        "v_threshold": 1.25,
-        "surrogate": "exponential",
-    },
+    "neuron": neuron_preset("slayer_cuba"),
     "data": {"name": "digits", "batch_size": 64},
     "loss": {"name": "spike_rate"},
     "optim": {"name": "adam", "lr": 0.005, "weight_decay": 0.0, "neuron_lr": 0.1},

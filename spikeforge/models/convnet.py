@@ -19,13 +19,14 @@ import torch
 from torch import nn
 
 from ..layers import MultiStep
+from ..neuron.presets import neuron_preset
 from .common import ConvUnit, init_conv_kaiming_, make_neurons
 from .registry import register_model
 
 __all__ = ["SMALL_CONV_NEURON", "ConvSNN", "digits_convnet", "event_convnet"]
 
 # LIF with soft reset and ATan: trains quickly at T = 4 with or without a learnable IMP.
-SMALL_CONV_NEURON: Mapping[str, Any] = {"type": "lif", "tau": 2.0, "v_reset": None, "surrogate": "atan"}
+SMALL_CONV_NEURON: Mapping[str, Any] = neuron_preset("embedded_lif")
 
 
 class ConvSNN(nn.Module):

@@ -3,9 +3,10 @@
 The Rouser networks (Takaghaj & Sampson, methods.md B.4) are SLAYER-style dense CUBA-LIF
 nets whose output layer spikes too (the loss is an MSE on output spike rates,
 ``spikeforge.losses.SpikeRateLoss``): NMNIST ``34x34x2-500-500-10``, DVS128 Gesture
-``128x128x2-64-11`` and SHD ``700-200-200-20``. Their default neuron is CUBA LIF
-(retained fractions 0.75 / 0.97, hard reset to 0) with a learnable per-neuron threshold
-initialised at 1.25 and the exponential surrogate (scale 1.5, tau 3.75).
+``128x128x2-64-11`` and SHD ``700-200-200-20``. Their default neuron is the ``rouser_cuba``
+preset (:mod:`spikeforge.neuron.presets`): CUBA LIF with retained fractions 0.75 / 0.97, hard
+reset to 0 (detached, as in SLAYER), a learnable per-neuron threshold initialised at 1.25 and
+the exponential surrogate (scale 1.5, tau 3.75).
 
 Dense layers have no bias, like SLAYER's dense synapse, and Kaiming-normal weights
 (fan_in, ReLU gain), the paper's "Kaiming weight init".
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from ..layers import MultiStep
+from ..neuron.presets import neuron_preset
 from .common import SumPool2d, TimeWindow, make_neurons
 from .registry import register_model
 
@@ -33,16 +35,8 @@ __all__ = [
     "rouser_shd",
 ]
 
-# Rouser Table II: CUBA, Th_init 1.25 (learned per neuron), exponential surrogate s=1.5, tau=3.75.
-ROUSER_NEURON: Mapping[str, Any] = {
-    "type": "cuba",
-    "alpha_i": 0.75,
-    "alpha_v": 0.97,
-    "v_reset": 0.0,
-    "v_threshold": "learn",
-    "v_threshold_init": 1.25,
-    "surrogate": "exponential",
-}
+# Rouser Table II: CUBA, Th_init 1.25 (learned per neuron), reset detached (SLAYER), exponential surrogate.
+ROUSER_NEURON: Mapping[str, Any] = neuron_preset("rouser_cuba")
 
 
 class SpikingMLP(nn.Module):
@@ -199,7 +193,7 @@ def rouser_shd(
 
 
 # MNIST-1D as a sequence: LIF hidden layers (soft reset, ATan) and a linear readout per step.
-MNIST1D_NEURON: Mapping[str, Any] = {"type": "lif", "tau": 2.0, "v_reset": None, "surrogate": "atan"}
+MNIST1D_NEURON: Mapping[str, Any] = neuron_preset("embedded_lif")
 
 
 @register_model(

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..layers import MultiStep
+from ..neuron.presets import neuron_preset
 from .common import EncodeOnce, NeuronMaker, init_conv_kaiming_, make_neurons
 from .registry import register_model
 
@@ -49,9 +50,9 @@ __all__ = [
 ]
 
 # IMP paper, ImageNet (A.1(b,c)): IF, ATan, SpikingJelly defaults (hard reset to 0, reset not detached).
-SEW_IMAGENET_NEURON: Mapping[str, Any] = {"type": "if", "v_reset": 0.0, "surrogate": "atan"}
+SEW_IMAGENET_NEURON: Mapping[str, Any] = neuron_preset("sew_if_imagenet")
 # IMP paper, CIFAR configs: IF with soft reset, ATan.
-SEW_CIFAR_NEURON: Mapping[str, Any] = {"type": "if", "v_reset": None, "surrogate": "atan"}
+SEW_CIFAR_NEURON: Mapping[str, Any] = neuron_preset("sew_if_cifar")
 
 
 def sew_add(a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:

@@ -27,28 +27,16 @@ import torch
 from torch import nn
 
 from ..layers import MultiStep
+from ..neuron.presets import neuron_preset
 from .common import ConvUnit, init_conv_kaiming_, make_neurons
 from .registry import register_model
 
 __all__ = ["VGG11", "VGG11R48", "VGG11_128_NEURON", "VGG11_48_NEURON", "vgg11_128", "vgg11_48"]
 
 # Legacy TET LIF (A.1(a)): decay factor 0.25 == LIF tau 4/3 without input decay.
-VGG11_48_NEURON: Mapping[str, Any] = {
-    "type": "lif",
-    "tau": 4.0 / 3.0,
-    "decay_input": False,
-    "v_reset": 0.0,
-    "v_threshold": 1.0,
-    "surrogate": "triangle",
-}
+VGG11_48_NEURON: Mapping[str, Any] = neuron_preset("tet_legacy_lif")
 # mmpretrain VGG-11 (A.1(b)): SpikingJelly LIF defaults with soft, detached reset.
-VGG11_128_NEURON: Mapping[str, Any] = {
-    "type": "lif",
-    "tau": 2.0,
-    "v_reset": None,
-    "detach_reset": True,
-    "surrogate": "sigmoid",
-}
+VGG11_128_NEURON: Mapping[str, Any] = neuron_preset("mmpretrain_lif")
 
 # ("C", width) is a conv unit, "P" an AvgPool2d(2).
 _VGG11R48_LAYOUT: tuple[tuple[str, int] | str, ...] = (

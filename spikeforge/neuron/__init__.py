@@ -11,6 +11,7 @@ from .nodes import (
     is_neuron,
     materialize,
 )
+from .presets import PRESETS, neuron_preset, preset_names
 from .reference import Dynamics, NeuronOutput, multistep
 
 __all__ = [
@@ -21,9 +22,12 @@ __all__ = [
     "LIFNode",
     "NeuronOutput",
     "NeuronParameterError",
+    "PRESETS",
     "check_materialized",
     "is_neuron",
     "materialize",
     "multistep",
+    "neuron_preset",
+    "preset_names",
     "surrogate",
 ]

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from . import backends
+from . import backends, presets
 from .init import Init, fill_, parse_init
 from .reference import Dynamics
 from .surrogate import Exponential, Surrogate, get_surrogate
@@ -348,20 +348,25 @@ class CUBALIFNode(BaseNode):
     ``I[t] = alpha_i * I[t-1] + X[t]``, ``H[t] = V_r + alpha_v * (V[t-1] - V_r) + I[t]``,
     then fire and reset as the other nodes. ``alpha_i`` and ``alpha_v`` are the *retained*
     fractions per step (Rouser Table II: 0.75 and 0.97, i.e. SLAYER's current_decay 0.25
-    and voltage_decay 0.03). Defaults follow the paper: threshold 1.25, hard reset to 0,
-    exponential surrogate (scale 1.5, tau 3.75).
+    and voltage_decay 0.03). Defaults follow the paper (``spikeforge.neuron.presets``): threshold
+    1.25, hard reset to 0, reset detached as in SLAYER, exponential surrogate (scale 1.5, tau 3.75).
     """
 
-    default_threshold = 1.25
-    default_surrogate = Exponential()
+    default_threshold = presets.ROUSER_THRESHOLD
+    default_surrogate = Exponential(**{k: v for k, v in presets.ROUSER_SURROGATE.items() if k != "name"})
 
     def __init__(
-        self, alpha_i: float = 0.75, alpha_v: float = 0.97, v_threshold: float | str = 1.25, **kwargs: Any
+        self,
+        alpha_i: float = presets.ROUSER_ALPHA_I,
+        alpha_v: float = presets.ROUSER_ALPHA_V,
+        v_threshold: float | str = presets.ROUSER_THRESHOLD,
+        detach_reset: bool = presets.ROUSER_DETACH_RESET,
+        **kwargs: Any,
     ) -> None:
         for name, a in (("alpha_i", alpha_i), ("alpha_v", alpha_v)):
             if not 0.0 <= a <= 1.0:
                 raise ValueError(f"CUBALIFNode {name} is a retained fraction in [0, 1], got {a}")
-        super().__init__(v_threshold=v_threshold, **kwargs)
+        super().__init__(v_threshold=v_threshold, detach_reset=detach_reset, **kwargs)
         self.alpha_i = float(alpha_i)
         self.alpha_v = float(alpha_v)
 

@@ -33,6 +33,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from ..neuron.presets import neuron_preset
 from .data import MNIST1D_STATIC
 
 __all__ = ["BUDGETS", "TASKS", "Budget", "TaskBudget", "task_config"]
@@ -42,16 +43,9 @@ __all__ = ["BUDGETS", "TASKS", "Budget", "TaskBudget", "task_config"]
 IF_NEURON: dict[str, Any] = {"type": "if", "v_reset": None, "surrogate": {"name": "atan", "alpha": 2.0}}
 # LIF tau 2, soft reset, ATan: the small conv nets' default (spikeforge.models.convnet).
 LIF_NEURON: dict[str, Any] = {"type": "lif", "tau": 2.0, "v_reset": None, "surrogate": "atan"}
-# Rouser Table II (methods.md B.1): CUBA with retained fractions 0.75 / 0.97, hard reset to 0,
-# exponential surrogate s=1.5, tau=3.75. The threshold is set per arm (fixed or learned).
-CUBA_NEURON: dict[str, Any] = {
-    "type": "cuba",
-    "alpha_i": 0.75,
-    "alpha_v": 0.97,
-    "v_reset": 0.0,
-    "v_threshold": 1.25,
-    "surrogate": "exponential",
-}
+# Rouser Table II: the SLAYER CUBA neuron (spikeforge.neuron.presets, reset detached). The
+# threshold is set per arm (fixed or learned).
+CUBA_NEURON: dict[str, Any] = neuron_preset("slayer_cuba")
 
 TASKS: dict[str, dict[str, Any]] = {
     "digits": {
