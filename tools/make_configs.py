@@ -15,6 +15,14 @@ from typing import Any
 
 import yaml
 
+from spikeforge.neuron.presets import (
+    ROUSER_ALPHA_I,
+    ROUSER_ALPHA_V,
+    ROUSER_SURROGATE,
+    ROUSER_THRESHOLD,
+    neuron_preset,
+)
+
 OUT = Path(__file__).resolve().parent.parent / "spikeforge" / "configs"
 
 IMAGENET1K_REPORTED = {  # IMP-SNN/in1k/LTS/run.sh comments, top-1 %, no IMP, T=4, 320 epochs, ANN init
@@ -23,7 +31,8 @@ IMAGENET1K_REPORTED = {  # IMP-SNN/in1k/LTS/run.sh comments, top-1 %, no IMP, T=
     50: {"sdt": 70.33, "tet": 69.87, "lts": 71.24},
 }
 IMAGENET1K_BATCH = {18: 192, 34: 128, 50: 48}  # per GPU, 4 GPUs
-IMP_LEARN = {"imp": "learn", "imp_init": "uniform(-0.2, 0.2)"}
+IMP_LEARN = {"imp": "learn", "imp_init": "uniform(-0.2, 0.2)"}  # legacy TET code, IF benchmark
+IMP_LAZY = {"imp": "learn", "imp_init": "uniform(0.4, 0.6)"}  # amazing-cls LazyState*Node
 
 
 def dump(name: str, header: list[str], cfg: dict[str, Any]) -> None:
@@ -68,13 +77,7 @@ def imagenet1k() -> None:
                             "options": {"connect": "ADD", "stem_pool": "avg"},
                             "init_from": None,
                         },
-                        "neuron": {
-                            "type": "if",
-                            "v_reset": 0.0,
-                            "detach_reset": False,
-                            "surrogate": {"name": "atan", "alpha": 2.0},
-                            **(IMP_LEARN if imp else {}),
-                        },
+                        "neuron": neuron_preset("sew_if_imagenet", **(IMP_LEARN if imp else {})),
                         "data": {
                             "name": "imagenet",
                             "root": None,
@@ -114,13 +117,7 @@ def imagenet100() -> None:
                         "name": "sew_resnet18",
                         "options": {"connect": "ADD", "zero_init_residual": True, "stem_pool": "avg"},
                     },
-                    "neuron": {
-                        "type": "if",
-                        "v_reset": 0.0,
-                        "detach_reset": False,
-                        "surrogate": {"name": "atan"},
-                        **({"imp": "learn", "imp_init": "uniform(0.4, 0.6)"} if imp else {}),
-                    },
+                    "neuron": neuron_preset("sew_if_imagenet", **(IMP_LAZY if imp else {})),
                     "data": {
                         "name": "imagenet100",
                         "root": None,
@@ -167,12 +164,7 @@ def cifar() -> None:
                         "T": 4,
                         "epochs": epochs,
                         "model": {"name": "sew_resnet18_cifar", "options": {"connect": "ADD"}},
-                        "neuron": {
-                            "type": "if",
-                            "v_reset": None,
-                            "surrogate": {"name": "atan"},
-                            **(IMP_LEARN if imp else {}),
-                        },
+                        "neuron": neuron_preset("sew_if_cifar", **(IMP_LEARN if imp else {})),
                         "data": {
                             "name": ds,
                             "root": None,
@@ -219,14 +211,7 @@ def dvs_vgg() -> None:
                         "T": 10,
                         "epochs": 200,
                         "model": {"name": "vgg11_48", "options": {"dropout": 0.25}},
-                        "neuron": {
-                            "type": "lif",
-                            "tau": 4 / 3,
-                            "decay_input": False,
-                            "v_reset": 0.0,
-                            "surrogate": {"name": "triangle", "gamma": 1.0},
-                            **(IMP_LEARN if imp else {}),
-                        },
+                        "neuron": neuron_preset("tet_legacy_lif", **(IMP_LEARN if imp else {})),
                         "data": {
                             "name": ds,
                             "root": None,
@@ -268,14 +253,7 @@ def dvs_vgg() -> None:
                         "T": 16,
                         "epochs": 200,
                         "model": {"name": "vgg11_128"},
-                        "neuron": {
-                            "type": "lif",
-                            "tau": 2.0,
-                            "v_reset": None,
-                            "detach_reset": True,
-                            "surrogate": {"name": "sigmoid", "alpha": 4.0},
-                            **({"imp": "learn", "imp_init": "uniform(0.4, 0.6)"} if imp else {}),
-                        },
+                        "neuron": neuron_preset("mmpretrain_lif", **(IMP_LAZY if imp else {})),
                         "data": {
                             "name": ds,
                             "root": None,
@@ -294,15 +272,6 @@ def dvs_vgg() -> None:
                         "augment": {"mixup": 0.5, "cutmix": 1.0},
                     },
                 )
-
-
-ROUSER_NEURON = {
-    "type": "cuba",
-    "alpha_i": 0.75,
-    "alpha_v": 0.97,
-    "v_reset": 0.0,
-    "surrogate": {"name": "exponential", "scale": 1.5, "tau": 3.75},
-}
 
 
 def _pct(value: str) -> str:
@@ -334,23 +303,20 @@ def rouser() -> None:
     for ds, (model, label, T, epochs, opts, base, ours) in table.items():
         for learned in (False, True):
             name = f"rouser_{ds}_{'learned' if learned else 'fixed'}_threshold"
-            neuron = {
-                **ROUSER_NEURON,
-                **({"v_threshold": "learn", "v_threshold_init": 1.25} if learned else {"v_threshold": 1.25}),
-            }
+            neuron = neuron_preset("rouser_cuba" if learned else "slayer_cuba")
             dump(
                 name,
                 [
                     f"Rouser (Takaghaj & Sampson), {label}, CUBA LIF, "
                     + (
-                        "thresholds learned per neuron (init 1.25)"
+                        f"thresholds learned per neuron (init {ROUSER_THRESHOLD})"
                         if learned
-                        else "fixed threshold 1.25 (SLAYER baseline)"
+                        else f"fixed threshold {ROUSER_THRESHOLD} (SLAYER baseline)"
                     )
-                    + ".",
+                    + "; reset detached (SLAYER semantics).",
                     f"Reported (Table I): {ours if learned else base}% test accuracy.",
-                    "Table II: Adam, lr_W = lr_Th = 1e-3, current/voltage retained 0.75/0.97, exponential surrogate "
-                    "s=1.5 tau=3.75,",
+                    f"Table II: Adam, lr_W = lr_Th = 1e-3, current/voltage retained {ROUSER_ALPHA_I}/{ROUSER_ALPHA_V}, "
+                    f"exponential surrogate s={ROUSER_SURROGATE['scale']} tau={ROUSER_SURROGATE['tau']},",
                     "MSE spike-rate loss. Not stated in the paper (our choice): T, bin size, batch size, target rates "
                     "0.2/0.03, epochs.",
                     f"Run: spikeforge train {name} --set data.root=/path/to/{ds}",
@@ -441,7 +407,7 @@ def embedded() -> None:
             "T": 10,
             "epochs": 15,
             "model": {"name": "spiking_mlp", "options": {"sizes": [2312, 256, 10]}},
-            "neuron": {**ROUSER_NEURON, "v_threshold": "learn", "v_threshold_init": 1.25},
+            "neuron": neuron_preset("rouser_cuba"),
             "data": {"name": "sim_event_digits", "batch_size": 64, "options": {"split_by": "number"}},
             "loss": {"name": "spike_rate", "options": {"true_rate": 0.2, "false_rate": 0.03}},
             "optim": {"name": "adam", "lr": 1e-3, "neuron_lr": 1e-3},
