@@ -25,7 +25,7 @@ def test_defaults_round_trip():
     [
         ({"optim": {"lrr": 0.1}}, "unknown config key 'optim.lrr'; allowed keys in optim: ['name', 'lr'"),
         ({"epoks": 3}, "unknown config key 'epoks'"),
-        ({"optim": {"name": "rmsprop"}}, "optim.name must be one of ['sgd', 'adam', 'adamw'], got 'rmsprop'"),
+        ({"optim": {"name": "rmsprop"}}, "optim.name must be one of ['sgd', 'adam', 'adamw', 'lamb'], got 'rmsprop'"),
         ({"epochs": 2.5}, "epochs must be an integer, got 2.5"),
         ({"T": "four"}, "T must be an integer"),
         ({"run": {"monitor": "yes"}}, "run.monitor must be true or false"),

@@ -1,5 +1,10 @@
 """Image transforms for the static datasets, on plain torch tensors (CIFAR) or PIL images (ImageNet).
 
+CIFAR has two train policies: ``crop_flip`` (pad 4, random 32x32 crop, flip: the common
+recipe) and ``randaugment`` (the official CIFAR recipe of Shen et al., mmpretrain's rsb-a12
+pipeline: RandomResizedCrop(32, area 0.875-1, bicubic), flip, RandAugment timm-increasing
+n=2 m=7 mstd=0.5, fill = the dataset mean), the latter run on Pillow like the official code.
+
 torchvision is not needed: its pip wheels are built against specific torch versions and may
 not install beside ours. The ImageNet pipeline uses Pillow (a matplotlib dependency, so always
 present) and reproduces torchvision's ``RandomResizedCrop`` / ``Resize`` + ``CenterCrop``
@@ -22,6 +27,7 @@ from .augment import random_crop, random_hflip
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "CIFAR_POLICIES",
     "CifarTransform",
     "ImageNetTransform",
     "RandAugment",
@@ -39,13 +45,44 @@ def _normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> 
     return (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
 
 
-class CifarTransform:
-    """``uint8 [3, 32, 32] -> float32 [3, 32, 32]``: optional random crop (pad 4) + flip, then normalise."""
+CIFAR_POLICIES = ("crop_flip", "randaugment")
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], augment: bool, padding: int = 4) -> None:
-        self.mean, self.std, self.augment, self.padding = tuple(mean), tuple(std), augment, padding
+
+class CifarTransform:
+    """``uint8 [3, 32, 32] -> float32 [3, 32, 32]``: train augmentation (``policy``), then normalise.
+
+    Args:
+        mean, std: channel statistics in [0, 1].
+        augment: whether to augment (train split).
+        padding: zero padding of the ``crop_flip`` random crop.
+        policy: ``"crop_flip"`` or ``"randaugment"`` (see the module docstring).
+        ra_magnitude, ra_num_ops, ra_magnitude_std: the RandAugment of ``"randaugment"``.
+    """
+
+    def __init__(
+        self,
+        mean: Sequence[float],
+        std: Sequence[float],
+        augment: bool,
+        padding: int = 4,
+        policy: str = "crop_flip",
+        ra_magnitude: float = 7,
+        ra_num_ops: int = 2,
+        ra_magnitude_std: float = 0.5,
+    ) -> None:
+        if policy not in CIFAR_POLICIES:
+            raise ValueError(f"CIFAR augmentation policy must be one of {CIFAR_POLICIES}, got {policy!r}")
+        self.mean, self.std, self.augment, self.padding, self.policy = tuple(mean), tuple(std), augment, padding, policy
+        fill = tuple(round(255 * m) for m in self.mean)
+        self.randaugment = RandAugment(ra_num_ops, ra_magnitude, ra_magnitude_std, fill=fill, resample="bicubic")
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if self.augment and self.policy == "randaugment":
+            pil = _pil().fromarray(image.permute(1, 2, 0).contiguous().numpy())
+            pil = random_resized_crop(pil, image.shape[-1], scale=(0.875, 1.0), interpolation="bicubic")
+            if float(torch.rand(())) < 0.5:
+                pil = pil.transpose(_pil().Transpose.FLIP_LEFT_RIGHT)
+            return _normalize(pil_to_tensor(self.randaugment(pil)), self.mean, self.std)
         x = image.to(torch.float32) / 255.0
         if self.augment:
             x = random_hflip(random_crop(x, x.shape[-1], self.padding))
@@ -140,6 +177,7 @@ class RandAugment:
         magnitude: mean magnitude on a 0-10 scale (``m``).
         magnitude_std: std of the magnitude noise (``mstd``).
         fill: colour of pixels uncovered by geometric ops.
+        resample: interpolation of the rotate / shear ops (``"bilinear"``, ``"bicubic"``).
     """
 
     OPS = (
@@ -153,8 +191,11 @@ class RandAugment:
         magnitude: float = 6,
         magnitude_std: float = 0.5,
         fill: tuple[int, int, int] = (128, 128, 128),
+        resample: str = "bilinear",
     ) -> None:
+        _resample(resample)  # validate now
         self.num_ops, self.magnitude, self.magnitude_std, self.fill = num_ops, magnitude, magnitude_std, fill
+        self.resample = resample
 
     def __call__(self, image: Any, generator: torch.Generator | None = None) -> Any:
         for _ in range(self.num_ops):
@@ -174,6 +215,7 @@ class RandAugment:
         Image = _pil()
         w, h = image.size
         affine = Image.Transform.AFFINE
+        resample = _resample(self.resample)
         if op == "AutoContrast":
             return ImageOps.autocontrast(image)
         if op == "Equalize":
@@ -181,7 +223,7 @@ class RandAugment:
         if op == "Invert":
             return ImageOps.invert(image)
         if op == "Rotate":
-            return image.rotate(sign * 30.0 * level, resample=Image.Resampling.BILINEAR, fillcolor=self.fill)
+            return image.rotate(sign * 30.0 * level, resample=resample, fillcolor=self.fill)
         if op == "Posterize":  # increasing: fewer bits
             return ImageOps.posterize(image, 8 - int(4 * level))
         if op == "Solarize":  # increasing: lower threshold
@@ -195,11 +237,11 @@ class RandAugment:
             return enhancer.enhance(1.0 + sign * 0.9 * level)
         if op == "ShearX":
             return image.transform(
-                image.size, affine, (1, sign * 0.3 * level, 0, 0, 1, 0), Image.Resampling.BILINEAR, fillcolor=self.fill
+                image.size, affine, (1, sign * 0.3 * level, 0, 0, 1, 0), resample, fillcolor=self.fill
             )
         if op == "ShearY":
             return image.transform(
-                image.size, affine, (1, 0, 0, sign * 0.3 * level, 1, 0), Image.Resampling.BILINEAR, fillcolor=self.fill
+                image.size, affine, (1, 0, 0, sign * 0.3 * level, 1, 0), resample, fillcolor=self.fill
             )
         if op == "TranslateX":
             return image.transform(image.size, affine, (1, 0, sign * 0.45 * level * w, 0, 1, 0), fillcolor=self.fill)

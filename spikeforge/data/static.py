@@ -58,7 +58,10 @@ class CifarDataset(Dataset):
         return self.transform(self.images[i]), int(self.labels[i])
 
 
-def _cifar(name: str, root: str | None, split: str, augment: bool, num_classes: int) -> CifarDataset:
+def _cifar(
+    name: str, root: str | None, split: str, augment: bool, num_classes: int, policy: str = "crop_flip",
+    ra_magnitude: float = 7,
+) -> CifarDataset:  # fmt: skip
     folder, train_files, test_files, label_key = CIFAR_FILES[name]
     files = train_files if split == "train" else test_files
     summary = f"ROOT/{folder}/{{{','.join(train_files + test_files)}}} (the python version of the dataset)"
@@ -71,19 +74,27 @@ def _cifar(name: str, root: str | None, split: str, augment: bool, num_classes: 
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise DataFormatError(base / files[0], f"labels outside [0, {num_classes})")
     mean, std = CIFAR_STATS[name]
-    return CifarDataset(images, labels, CifarTransform(mean, std, augment and split == "train"))
+    transform = CifarTransform(mean, std, augment and split == "train", policy=policy, ra_magnitude=ra_magnitude)
+    return CifarDataset(images, labels, transform)
 
 
 @register_dataset("cifar10", "static", 10, description="CIFAR-10 (python pickle batches): items [3, 32, 32] normalised")
-def cifar10(root: str | None, split: str, T: int | None = None, augment: bool = True) -> Dataset:
-    """CIFAR-10 from ``ROOT/cifar-10-batches-py``; train augmentation: random crop 32 (pad 4) + flip."""
-    return _cifar("cifar10", root, split, augment, 10)
+def cifar10(
+    root: str | None, split: str, T: int | None = None, augment: bool = True, policy: str = "crop_flip",
+    ra_magnitude: float = 7,
+) -> Dataset:  # fmt: skip
+    """CIFAR-10 from ``ROOT/cifar-10-batches-py``; train augmentation ``policy``: ``crop_flip`` (random crop
+    32, pad 4, + flip) or ``randaugment`` (the official recipe, see ``image_transforms.CifarTransform``)."""
+    return _cifar("cifar10", root, split, augment, 10, policy, ra_magnitude)
 
 
 @register_dataset("cifar100", "static", 100, description="CIFAR-100 (python pickle, fine labels): items [3, 32, 32]")
-def cifar100(root: str | None, split: str, T: int | None = None, augment: bool = True) -> Dataset:
-    """CIFAR-100 (fine labels) from ``ROOT/cifar-100-python``; same augmentation as CIFAR-10."""
-    return _cifar("cifar100", root, split, augment, 100)
+def cifar100(
+    root: str | None, split: str, T: int | None = None, augment: bool = True, policy: str = "crop_flip",
+    ra_magnitude: float = 7,
+) -> Dataset:  # fmt: skip
+    """CIFAR-100 (fine labels) from ``ROOT/cifar-100-python``; same augmentation options as CIFAR-10."""
+    return _cifar("cifar100", root, split, augment, 100, policy, ra_magnitude)
 
 
 class ImageFolderDataset(Dataset):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -60,10 +61,14 @@ def build_data(cfg: Config, rank: int = 0, world: int = 1) -> tuple[DatasetInfo,
     info = dataset_info(cfg.data.name)
     train_set: Dataset = build_dataset(cfg.data.name, "train", root=cfg.data.root, T=cfg.T, **cfg.data.options)
     test_set: Dataset = build_dataset(cfg.data.name, "test", root=cfg.data.root, T=cfg.T, **cfg.data.options)
-    if world > 1:
+    if cfg.data.repeated_augment > 1:
+        from ..data.sampler import RepeatAugSampler
+
+        train_sampler: Sampler = RepeatAugSampler(len(train_set), cfg.data.repeated_augment, rank, world, cfg.seed)
+    elif world > 1:
         from torch.utils.data.distributed import DistributedSampler
 
-        train_sampler: Sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, seed=cfg.seed)
+        train_sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, seed=cfg.seed)
     else:
         train_sampler = EpochShuffle(len(train_set), cfg.seed)
     common: dict[str, Any] = {
@@ -118,27 +123,44 @@ def build_model_from_config(cfg: Config, num_classes: int) -> nn.Module:
     if "T" in accepted:
         kwargs.setdefault("T", cfg.T)
     try:
-        model = build_model(cfg.model.name, **kwargs)
+        return build_model(cfg.model.name, **kwargs)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"model {cfg.model.name!r}: {exc}") from None
-    if cfg.model.init_from:
-        init_from_state_dict(model, cfg.model.init_from)
-    return model
+
+
+def check_init_from(cfg: Config) -> None:
+    """Fail in one line, before any data is read, when ``model.init_from`` names a missing file."""
+    path = cfg.model.init_from
+    if path and not Path(path).is_file():
+        raise ConfigError(
+            f"model.init_from: weights file {path} not found (this config starts from those ANN weights; "
+            "download the file named there, or --set model.init_from=null to start from scratch)"
+        )
 
 
 def init_from_state_dict(model: nn.Module, path: str) -> tuple[int, int]:
     """Copy the entries of a state-dict file whose names and shapes match; returns ``(copied, skipped)``.
 
     Accepts a plain state dict or a checkpoint holding one under ``model`` or ``state_dict``.
-    Neuron parameters that do not exist yet are skipped: call this after ``materialize`` if
-    they should be loaded too.
+    A torchvision ResNet state dict loaded into a :class:`~spikeforge.models.SEWResNet` is
+    renamed to the SEW-ResNet's keys first (the official ImageNet runs start from those ANN
+    weights). Neuron parameters that do not exist yet are skipped: call this after
+    ``materialize`` if they should be loaded too.
     """
+    from ..models.sew_resnet import SEWResNet, torchvision_resnet_key
     from .checkpoint import load_checkpoint
 
+    if not Path(path).is_file():
+        raise ConfigError(f"model.init_from: weights file {path} not found")
     state = load_checkpoint(path)
     for key in ("model", "state_dict"):
         if isinstance(state.get(key), dict):
             state = state[key]
+    if isinstance(model, SEWResNet) and "conv1.weight" in state:
+        try:
+            state = {torchvision_resnet_key(k): v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+        except ValueError as exc:
+            raise ConfigError(f"model.init_from {path}: {exc}") from None
     own = {**dict(model.named_parameters()), **dict(model.named_buffers())}
     matched = {
         k: v

@@ -65,6 +65,9 @@ class DataConfig:
     ``encoder`` turns a batch into ``[T, B, ...]``: ``direct`` (repeat a static sample),
     ``poisson`` (rate-coded spikes) or ``sequence`` (the sample already has a time axis);
     ``auto`` picks ``direct`` for static and ``sequence`` for temporal datasets.
+    ``repeated_augment``: repeat every training sample this many times per epoch, each copy
+    augmented separately, keeping the epoch length (repeated-augmentation sampling, as
+    mmpretrain's ``RepeatAugSampler``; 1 = off; see ``spikeforge.data.sampler``).
     """
 
     name: str = "digits"
@@ -74,6 +77,7 @@ class DataConfig:
     eval_batch_size: int | None = None
     num_workers: int = 0
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    repeated_augment: int = 1
 
 
 @dataclasses.dataclass
@@ -91,10 +95,12 @@ class OptimConfig:
     ``no_decay`` lists the parameter kinds exempt from weight decay: ``imp``,
     ``v_threshold``, ``norm`` (batch/group/layer norm), ``bias``, ``te`` (TEBN scale).
     ``neuron_lr`` sets a separate learning rate for learnable thresholds and IMPs (Rouser
-    trains thresholds with their own rate); ``None`` uses ``lr``.
+    trains thresholds with their own rate); ``None`` uses ``lr``. ``lamb`` is
+    :class:`spikeforge.train.optim.Lamb` (timm / mmpretrain's LAMB, with its global gradient
+    clipping at norm 1).
     """
 
-    name: Literal["sgd", "adam", "adamw"] = "adamw"
+    name: Literal["sgd", "adam", "adamw", "lamb"] = "adamw"
     lr: float = 1e-3
     weight_decay: float = 0.0
     momentum: float = 0.9
@@ -109,11 +115,13 @@ class OptimConfig:
 
 @dataclasses.dataclass
 class ScheduleConfig:
-    """Learning-rate schedule, stepped once per epoch.
+    """Learning-rate schedule.
 
     ``cosine`` decays from ``lr`` to ``min_lr`` over the epochs after warm-up; ``step``
-    multiplies by ``gamma`` every ``step_size`` epochs; ``constant`` keeps ``lr``. A linear
-    warm-up over ``warmup_epochs`` starts at ``lr * warmup_start_factor``.
+    multiplies by ``gamma`` every ``step_size`` epochs; ``constant`` keeps ``lr``; these change
+    at epoch boundaries. A linear warm-up over ``warmup_epochs`` starts at
+    ``lr * warmup_start_factor``; it rises once per epoch, or every iteration with
+    ``warmup_per_iteration`` (mmpretrain's ``convert_to_iter_based``, the official recipes).
     """
 
     name: Literal["cosine", "step", "constant"] = "cosine"
@@ -122,6 +130,7 @@ class ScheduleConfig:
     min_lr: float = 0.0
     step_size: int = 30
     gamma: float = 0.1
+    warmup_per_iteration: bool = False
 
 
 @dataclasses.dataclass

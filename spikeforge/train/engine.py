@@ -27,7 +27,15 @@ from torch import nn
 
 from ..neuron.nodes import materialize
 from . import distributed as D
-from .builders import build_data, build_loss_from_config, build_model_from_config, encode_batch, encoder_name
+from .builders import (
+    build_data,
+    build_loss_from_config,
+    build_model_from_config,
+    check_init_from,
+    encode_batch,
+    encoder_name,
+    init_from_state_dict,
+)
 from .checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
 from .config import Config, ConfigError, config_to_dict
 from .logger import MetricsLogger, read_metrics
@@ -166,6 +174,7 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
     if cfg.run.deterministic:
         torch.use_deterministic_algorithms(True)
     _seed_everything(cfg.seed)
+    check_init_from(cfg)  # before the data, which can take minutes to index
     info, train_loader, test_loader = build_data(cfg, env.rank, env.world_size)
     encoder = encoder_name(cfg, info)
     model = build_model_from_config(cfg, info.num_classes).to(device)
@@ -173,10 +182,13 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
     # Lazily shaped neuron parameters must exist before the optimiser, checkpoint loading and DDP.
     sample_x, _ = next(iter(torch.utils.data.DataLoader(train_loader.dataset, batch_size=1)))
     materialize(model, encode_batch(sample_x.to(device), encoder, cfg.T))
+    if cfg.model.init_from and resume is None:
+        init_from_state_dict(model, cfg.model.init_from)
     if cfg.run.sync_bn and env.enabled:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = build_optimizer(model, cfg.optim)
-    scheduler = build_scheduler(optimizer, cfg.schedule, cfg.epochs)
+    steps_per_epoch = min(len(train_loader), cfg.run.max_steps_per_epoch or len(train_loader))
+    scheduler = build_scheduler(optimizer, cfg.schedule, cfg.epochs, steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     # Built before a resume loads the weights: the weight tracker's W_0 is the initialisation.
     monitor = _build_monitor(cfg, model)
@@ -242,8 +254,8 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
                 epoch,
                 info.num_classes,
                 verbose,
+                scheduler,
             )
-        scheduler.step()
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **tr}
         if (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.epochs:
             with monitor.evaluation() if monitor is not None else contextlib.nullcontext():
@@ -325,7 +337,7 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
 
 
 def _train_epoch(
-    cfg, net, loader, loss_fn, optimizer, scaler, encoder, device, autocast, epoch, num_classes, verbose
+    cfg, net, loader, loss_fn, optimizer, scaler, encoder, device, autocast, epoch, num_classes, verbose, scheduler
 ) -> dict[str, float]:
     from tqdm.auto import tqdm
 
@@ -365,6 +377,7 @@ def _train_epoch(
             nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
         scaler.step(optimizer)
         scaler.update()
+        scheduler.step()  # once per iteration (build_scheduler counts steps_per_epoch)
         with torch.no_grad():
             pred = loss_fn.readout(out.float()).argmax(-1)
             label = target.argmax(-1) if target.dim() == 2 else target
