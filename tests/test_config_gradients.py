@@ -127,3 +127,21 @@ def test_rouser_configs_detach_the_reset(name):
     attached = config_gradients(name, detach_reset=False)
     detached = config_gradients(name)
     assert not (math.isfinite(attached["first"]) and attached["first"] < 1e3 * detached["first"]), (attached, detached)
+
+
+def test_paper_configs_are_what_tools_make_configs_writes(tmp_path, monkeypatch):
+    # The paper configs are generated (tools/make_configs.py): a hand edit of the YAML would be lost
+    # at the next regeneration, so the shipped files must equal the generator's output.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_configs", CONFIG_DIR.parents[1] / "tools" / "make_configs.py")
+    make_configs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_configs)
+    monkeypatch.setattr(make_configs, "OUT", tmp_path)
+    for family in (make_configs.imagenet1k, make_configs.imagenet100, make_configs.cifar, make_configs.dvs_vgg48,
+                   make_configs.dvs_vgg128, make_configs.rouser):  # fmt: skip
+        family()
+    written = sorted(p.name for p in tmp_path.glob("*.yaml"))
+    assert len(written) == 59
+    stale = [n for n in written if (tmp_path / n).read_text() != (CONFIG_DIR / n).read_text()]
+    assert not stale, f"regenerate with `python tools/make_configs.py`: {stale}"
