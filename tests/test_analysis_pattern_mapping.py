@@ -1,4 +1,4 @@
-"""Pattern mapping of the IF neuron (Shen et al. Fig 3, methods.md A.7)."""
+"""Pattern mapping of the IF neuron (Shen et al. Fig 3, docs/methods.md A.7)."""
 
 import argparse
 import csv

@@ -198,7 +198,7 @@ def test_count_mappings_matches_the_figure_3a_count():
     from spikeforge.reproduce.claims.patterns import count_mappings
 
     res = count_mappings(torch.zeros(5, dtype=torch.float64))  # duplicates count once
-    assert res["num_imps"] == 1 and res["num_mappings"] == 54  # IMP = 0, w in linspace(0, 1, 17): methods.md A.7
+    assert res["num_imps"] == 1 and res["num_mappings"] == 54  # IMP = 0, w in linspace(0, 1, 17): docs/methods.md A.7
     assert res["reachable_outputs"] == 16
 
 
@@ -215,7 +215,7 @@ def test_smoke_claim6_runs_resumes_and_writes(tmp_path):
     (report,) = reports
     assert report.number == 6
     rows = {r["setting"]: r for r in report.rows}
-    assert rows["IMP = 0 (Fig 3a)"]["mappings"] == 54  # methods.md A.7
+    assert rows["IMP = 0 (Fig 3a)"]["mappings"] == 54  # docs/methods.md A.7
     assert rows["IMP swept over [-1, 1] (Fig 3c)"]["mappings"] == 108
     assert 0.0 <= json.loads((interrupted / "result.json").read_text())["test_acc"] <= 1.0
     history = [json.loads(line) for line in (interrupted / "metrics.jsonl").read_text().splitlines()]

@@ -1,4 +1,4 @@
-"""Cost of a learnable IMP / threshold in the neuron (Shen et al. Fig 6; methods.md A.1).
+"""Cost of a learnable IMP / threshold in the neuron (Shen et al. Fig 6; docs/methods.md A.1).
 
 Protocol of the official ``etc/speed benchmark/if_backward.py``: input ``x ~ randn(T, N)``
 (here ``[T, 1, N]``, so a per-neuron IMP has ``N`` values as there), the graph

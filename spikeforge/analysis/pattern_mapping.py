@@ -1,4 +1,4 @@
-"""Pattern mapping of an IF neuron (Shen et al. Fig 3; methods.md A.7).
+"""Pattern mapping of an IF neuron (Shen et al. Fig 3; docs/methods.md A.7).
 
 An IF neuron with soft reset and threshold 1 runs ``T = 4`` steps on every binary input
 pattern ``p in {0,1}^T`` scaled by a weight ``w`` (``x[t] = w * p[t]``), starting from the

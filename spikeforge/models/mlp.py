@@ -1,6 +1,6 @@
 """Fully connected SNNs: :class:`SpikingMLP`, the Rouser networks and the MNIST-1D model.
 
-The Rouser networks (Takaghaj & Sampson, methods.md B.4) are SLAYER-style dense CUBA-LIF
+The Rouser networks (Takaghaj & Sampson, docs/methods.md B.4) are SLAYER-style dense CUBA-LIF
 nets whose output layer spikes too (the loss is an MSE on output spike rates,
 ``spikeforge.losses.SpikeRateLoss``): NMNIST ``34x34x2-500-500-10``, DVS128 Gesture
 ``128x128x2-64-11`` and SHD ``700-200-200-20``. Their default neuron is the ``rouser_cuba``

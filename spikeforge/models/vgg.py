@@ -1,4 +1,4 @@
-"""Spiking VGG-11 variants of Shen et al. for event data (methods.md A.4).
+"""Spiking VGG-11 variants of Shen et al. for event data (docs/methods.md A.4).
 
 * :class:`VGG11R48` (``vgg11_48``): the TET-style "VGG11R48x48" for 48x48 frames. Eight
   ``conv3x3 (bias) -> TEBN -> LIF`` units with ``AvgPool2d(2)`` after units 2, 4, 6 and 8,

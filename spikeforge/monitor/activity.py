@@ -5,7 +5,7 @@ per-neuron ``spike_count``) and, for membrane statistics, a forward hook that fo
 call's ``v_seq`` into running statistics. When the monitor is disabled the neurons' record
 flags are back to what they were and no hook is attached, so it costs nothing.
 
-Definitions (Rouser, methods.md B.6):
+Definitions (Rouser, docs/methods.md B.6):
 
 * firing rate of a layer = total spikes / (neurons * T * samples);
 * dead-neuron fraction = fraction of the layer's neurons that emitted no spike over all

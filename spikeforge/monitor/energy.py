@@ -1,6 +1,6 @@
 """Synaptic operations (SOPs), MACs and a theoretical energy estimate per conv/linear layer.
 
-Convention (methods.md A.6: the usual one in the SNN literature, *not* confirmed for
+Convention (docs/methods.md A.6: the usual one in the SNN literature, *not* confirmed for
 Shen et al.'s Tables 5/6, whose text was not available):
 
 * ``FLOPs(l)``: multiply-accumulates of layer ``l`` for one sample at one time step,
@@ -213,7 +213,7 @@ class EnergyMeter:
             "e_ac_pj": self.e_ac,
             "convention": (
                 "per sample; SOPs = input rate x T x FLOPs for spike/count inputs (AC), MACs = T x FLOPs otherwise; "
-                "E = e_mac*MACs + e_ac*SOPs (45 nm defaults, a literature convention, methods.md A.6)"
+                "E = e_mac*MACs + e_ac*SOPs (45 nm defaults, a literature convention, docs/methods.md A.6)"
             ),
         }
 

@@ -39,7 +39,7 @@ from .data import MNIST1D_STATIC
 __all__ = ["BUDGETS", "TASKS", "Budget", "TaskBudget", "task_config"]
 
 # IF with soft reset and ATan(alpha=2): the neuron of the embedded default job and of Shen et
-# al.'s SEW-ResNet CIFAR configs (methods.md A.1b). imp is set per arm.
+# al.'s SEW-ResNet CIFAR configs (docs/methods.md A.1b). imp is set per arm.
 IF_NEURON: dict[str, Any] = {"type": "if", "v_reset": None, "surrogate": {"name": "atan", "alpha": 2.0}}
 # LIF tau 2, soft reset, ATan: the small conv nets' default (spikeforge.models.convnet).
 LIF_NEURON: dict[str, Any] = {"type": "lif", "tau": 2.0, "v_reset": None, "surrogate": "atan"}

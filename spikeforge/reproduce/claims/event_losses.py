@@ -1,4 +1,4 @@
-"""Claims 3 and 4 (Shen et al., methods.md A.0 / A.3) on event data, from one 2x2 set of arms.
+"""Claims 3 and 4 (Shen et al., docs/methods.md A.0 / A.3) on event data, from one 2x2 set of arms.
 
 Arms on ``sim_event_digits`` frames with ``event_convnet`` (LIF): loss TET or TET-S (per-step
 CE with label smoothing 0.01, no MSE term, as in the official code) x IMP 0 or learnable IMP.

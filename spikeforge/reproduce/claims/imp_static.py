@@ -1,4 +1,4 @@
-"""Claim 1 (Shen et al., methods.md A.0): a learnable IMP improves accuracy at small T on static data.
+"""Claim 1 (Shen et al., docs/methods.md A.0): a learnable IMP improves accuracy at small T on static data.
 
 Arms: ``digits`` and ``mnist1d`` (static 40-vector, the harder task), T in {1, 2, 4}, IMP 0 vs
 learnable IMP, SDT loss (the neutral loss: the claim is about the neuron, not the objective),

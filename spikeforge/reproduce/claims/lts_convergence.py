@@ -1,4 +1,4 @@
-"""Claim 2 (Shen et al., methods.md A.0): LTS converges faster than SDT and TET on static data.
+"""Claim 2 (Shen et al., docs/methods.md A.0): LTS converges faster than SDT and TET on static data.
 
 Arms: ``digits`` and ``mnist1d``, T = 4, IMP 0 (the ImageNet LTS runs use no IMP), losses
 SDT, TET and LTS, same budget and seeds. Each loss is read out its own way (time mean for

@@ -1,4 +1,4 @@
-"""Claim 6 (Shen et al. Fig 3, methods.md A.7): a non-zero IMP gives more input->output pattern mappings.
+"""Claim 6 (Shen et al. Fig 3, docs/methods.md A.7): a non-zero IMP gives more input->output pattern mappings.
 
 Counts of reachable mappings of the IF neuron (soft reset, threshold 1, T = 4) from
 :mod:`spikeforge.analysis.pattern_mapping`, for:

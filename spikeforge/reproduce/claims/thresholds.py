@@ -1,4 +1,4 @@
-"""Claim 5 (Rouser, methods.md B.0 / B.5 / B.6): learned thresholds reduce dead neurons and rescue
+"""Claim 5 (Rouser, docs/methods.md B.0 / B.5 / B.6): learned thresholds reduce dead neurons and rescue
 bad initial thresholds.
 
 Arms: for each task (``rouser_event``: dense CUBA net with spiking output and spike-rate loss on
@@ -7,7 +7,7 @@ MNIST-1D) and each initial threshold of the budget's grid, the same network is t
 the threshold *fixed* at that value (SLAYER baseline) and *learned* per neuron from it
 (Rouser), same seeds and budget. The monitor records, after every epoch, the dead-neuron
 fraction of every neuron layer over the test set (a neuron is dead when it never spikes on
-any test sample at any step, methods.md B.6).
+any test sample at any step, docs/methods.md B.6).
 
 Sub-claims, each a set of comparisons (learned vs fixed at one init of one task):
 
