@@ -174,7 +174,8 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
     if cfg.run.deterministic:
         torch.use_deterministic_algorithms(True)
     _seed_everything(cfg.seed)
-    check_init_from(cfg)  # before the data, which can take minutes to index
+    if resume is None:
+        check_init_from(cfg)  # before the data, which can take minutes to index
     info, train_loader, test_loader = build_data(cfg, env.rank, env.world_size)
     encoder = encoder_name(cfg, info)
     model = build_model_from_config(cfg, info.num_classes).to(device)
