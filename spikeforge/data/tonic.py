@@ -34,7 +34,7 @@ import os
 import numpy as np
 
 from .errors import DataFormatError
-from .eventdata import Events
+from .events.stream import Events
 
 __all__ = [
     "AUDIO_DTYPE",
