@@ -118,6 +118,6 @@ def _integers(values: np.ndarray, what: str, source: str | os.PathLike[str]) -> 
         bad = ~np.isfinite(values) | (values != np.rint(values))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataFormatError(source, f"{what} must be integers, found {values[i]!r} at index {i}")
+            raise DataFormatError(source, f"{what} must be integers, found {values[i].item()!r} at index {i}")
         return values.astype(np.int64)
     raise DataFormatError(source, f"{what} have dtype {values.dtype}, expected integers")
