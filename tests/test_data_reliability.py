@@ -1,4 +1,4 @@
-"""Data faults a user can cause, on files written in the real formats: each ends in correct data or one line naming the file.
+"""Data faults a user can cause, on files in the real formats: each ends in correct data or one line naming the file.
 
 Covers the content-keyed caches (a replacement file with an older mtime), silently accepted bad
 data (SHD float labels, AEDAT 3.1 tsOverflow, recordings without events), ``data info`` saying
@@ -8,6 +8,7 @@ parallel cache build.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import signal
@@ -30,7 +31,6 @@ from tests.test_data_writers import (
     aedat2,
     aedat31,
     aedat31_packet,
-    atis_bin,
     cifar_batch,
     polarity_word,
     shd_h5,
@@ -71,7 +71,9 @@ def test_gunzip_once_reuses_only_the_same_bytes(tmp_path):
     out = gunzip_once(gz, tmp_path / "c")
     gz.write_bytes(gzip.compress(b"other"))
     _age(gz)
-    assert gunzip_once(gz, tmp_path / "c") == out and open(out, "rb").read() == b"other"
+    assert gunzip_once(gz, tmp_path / "c") == out
+    with open(out, "rb") as fh:
+        assert fh.read() == b"other"
 
 
 def test_frame_cache_is_rebuilt_for_a_same_size_replacement_with_an_older_mtime(tmp_path):
@@ -293,8 +295,6 @@ def test_sigterm_during_a_parallel_cache_build_leaves_no_worker_alive(tmp_path):
         assert not _alive(proc.pid), "worker processes outlived the SIGTERM"
         assert len(list(cache_root.glob("*/*.npz"))) < 80  # it was stopped midway
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
