@@ -123,7 +123,7 @@ class FrameCache:
 
         ``signature`` yields one line per sample that changes whenever that sample's source does.
         """
-        h = hashlib.sha256(json.dumps({"version": CACHE_VERSION, **params}, sort_keys=True).encode())
+        h = hashlib.sha256(json.dumps({"version": CACHE_VERSION, **params}, sort_keys=True, default=repr).encode())
         for line in signature:
             h.update(line.encode())
             h.update(b"\n")

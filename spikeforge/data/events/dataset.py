@@ -4,9 +4,8 @@
 window) and frames (integrate, resize); :class:`EventFrameDataset` serves frames, from the
 cache when one is given, as ``(x float32 [T, 2, H, W], y int)``; :class:`EventStreamDataset`
 serves the raw events as Tonic-style structured arrays, optionally through a transform;
-:func:`fill_cache` builds the cache once, in parallel, with a progress bar.
-:func:`build_event_dataset` is what every event-camera dataset module calls with its samples,
-reader and sensor size, and the user's :class:`~.options.FrameOptions`.
+:func:`fill_cache` builds the cache once, in parallel, with a progress bar. Which of them a
+user gets is decided in :func:`spikeforge.data.events.options.build_event_dataset`.
 """
 
 from __future__ import annotations
@@ -24,11 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..augment import FrameAugment
 from ..cache import FrameCache, content_key, default_cache_root
 from ..errors import DataFormatError
-from .frames import SPLIT_BY, events_to_frames, resize_frames
-from .options import RESIZE_MODES, FrameOptions
+from .frames import RESIZE_MODES, SPLIT_BY, events_to_frames, resize_frames
 from .stream import Events
 
 __all__ = [
@@ -37,7 +34,6 @@ __all__ = [
     "EventStreamDataset",
     "FrameSource",
     "FrameSpec",
-    "build_event_dataset",
     "build_event_frames",
     "fill_cache",
 ]
@@ -310,8 +306,12 @@ def build_event_frames(
     cache_dir: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     progress: bool = True,
+    key: dict[str, Any] | None = None,
 ) -> EventFrameDataset:
-    """Assemble an :class:`EventFrameDataset`, building its frame cache first when ``cache``."""
+    """Assemble an :class:`EventFrameDataset`, building its frame cache first when ``cache``.
+
+    ``key``: further options that change the frames (JSON-able), added to the cache key.
+    """
     source = FrameSource(samples, read, spec)
     frame_cache = None
     if cache:
@@ -323,6 +323,7 @@ def build_event_frames(
             "size": None if spec.size is None else list(spec.size),
             "resize_mode": spec.resize_mode if spec.size is not None else None,
             "sensor": [spec.height, spec.width],
+            **(key or {}),
         }
         frame_cache = FrameCache.for_samples(
             default_cache_root(root, cache_dir), name, split, params, source.signature(root), len(source.samples)
@@ -362,44 +363,3 @@ class EventStreamDataset(Dataset):
             if isinstance(x, np.ndarray) and x.dtype.names is None and x.dtype.kind in "iufb":
                 x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         return x, self.source.samples[i].label
-
-
-def build_event_dataset(
-    name: str,
-    root: str | os.PathLike[str],
-    split: str,
-    T: int,
-    options: FrameOptions,
-    samples: Sequence[EventSample],
-    read: Callable[[str], Events],
-    sensor: tuple[int, int],
-) -> Dataset:
-    """A split of an event-camera dataset as ``options`` ask for it (the one place options take effect).
-
-    Args:
-        name: registry name (cache folder, progress bar).
-        root: the dataset folder (the cache lives under it by default).
-        split: ``"train"`` or ``"test"``.
-        T: number of frames.
-        options: the user's options.
-        samples: the split's samples.
-        read: ``path -> Events`` (picklable).
-        sensor: ``(height, width)``.
-    """
-    spec = FrameSpec(T, options.split_by, sensor[0], sensor[1], options.size, options.resize_mode)
-    if options.raw_events:
-        return EventStreamDataset(FrameSource(samples, read, spec), options.transform)
-    augmenter = FrameAugment(options.policy) if options.augment else None
-    return build_event_frames(
-        name,
-        root,
-        split,
-        samples,
-        read,
-        spec,
-        transform=augmenter if split == "train" else None,
-        binary=options.binary,
-        cache=options.cache,
-        cache_dir=options.cache_dir,
-        workers=options.workers,
-    )

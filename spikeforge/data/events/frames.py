@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from .stream import Events
 
 __all__ = [
+    "RESIZE_MODES",
     "SPLIT_BY",
     "bin_spike_times",
     "events_to_frames",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 SPLIT_BY = ("number", "time")
+RESIZE_MODES = ("area", "bilinear", "nearest")
 SplitBy = Literal["number", "time"]
 
 

@@ -1,7 +1,9 @@
-"""The options every event-camera dataset takes (``data.options`` in a config), in one frozen dataclass.
+"""The options every event-camera dataset takes (``data.options`` in a config) and the one place they take effect.
 
-A new option is one field here plus its use in :func:`spikeforge.data.events.dataset.build_event_dataset`;
-every event-camera dataset (``nmnist``, ``ncaltech101``, ``dvs128_gesture``, ``cifar10_dvs``,
+:class:`FrameOptions` is one frozen dataclass; :func:`build_event_dataset`, which every
+event-camera dataset module calls with its samples, reader and sensor size, applies it. A new
+option is one field here plus its use in :func:`build_event_dataset`, in this module only: every
+event-camera dataset (``nmnist``, ``ncaltech101``, ``dvs128_gesture``, ``cifar10_dvs``,
 ``sim_event_digits``) then accepts it, ``spikeforge data list/info`` shows it and configs are
 checked against it.
 """
@@ -9,15 +11,27 @@ checked against it.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..augment import POLICIES
-from .frames import SPLIT_BY
+from torch.utils.data import Dataset
 
-__all__ = ["RESIZE_MODES", "FrameOptions"]
+from ..augment import POLICIES, FrameAugment
+from .dataset import EventSample, EventStreamDataset, FrameSource, FrameSpec, build_event_frames
+from .frames import RESIZE_MODES, SPLIT_BY
+from .stream import Events
 
-RESIZE_MODES = ("area", "bilinear", "nearest")
+__all__ = ["FrameOptions", "as_size", "build_event_dataset"]
+
+# Options that do not change the cached frames: applied when a frame is read (binary, augment,
+# policy), where the cache lives and who builds it, or raw events that bypass the cache; and
+# those the frame spec already keys (split_by, size, resize_mode). Every other option, a new one
+# included, is part of the frame cache's key, so a changed value never serves stale frames.
+_NOT_IN_CACHE_KEY = frozenset(
+    {"binary", "augment", "policy", "cache", "cache_dir", "workers", "events", "transform"}
+    | {"split_by", "size", "resize_mode"}
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,3 +109,45 @@ def as_size(size: int | Sequence[int] | None) -> tuple[int, int] | None:
     if len(out) != 2 or min(out) < 1:
         raise ValueError(f"size must be a positive int or [H, W], got {size!r}")
     return out  # type: ignore[return-value]
+
+
+def build_event_dataset(
+    name: str,
+    root: str | os.PathLike[str],
+    split: str,
+    T: int,
+    options: FrameOptions,
+    samples: Sequence[EventSample],
+    read: Callable[[str], Events],
+    sensor: tuple[int, int],
+) -> Dataset:
+    """A split of an event-camera dataset as ``options`` ask for it (the one place the options take effect).
+
+    Args:
+        name: registry name (cache folder, progress bar).
+        root: the dataset folder (the cache lives under it by default).
+        split: ``"train"`` or ``"test"``.
+        T: number of frames.
+        options: the user's options.
+        samples: the split's samples.
+        read: ``path -> Events`` (picklable).
+        sensor: ``(height, width)``.
+    """
+    spec = FrameSpec(T, options.split_by, sensor[0], sensor[1], options.size, options.resize_mode)
+    if options.raw_events:
+        return EventStreamDataset(FrameSource(samples, read, spec), options.transform)
+    augmenter = FrameAugment(options.policy) if options.augment else None
+    return build_event_frames(
+        name,
+        root,
+        split,
+        samples,
+        read,
+        spec,
+        transform=augmenter if split == "train" else None,
+        binary=options.binary,
+        cache=options.cache,
+        cache_dir=options.cache_dir,
+        workers=options.workers,
+        key={f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name not in _NOT_IN_CACHE_KEY},
+    )
