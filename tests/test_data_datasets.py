@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from spikeforge.data import DataFormatError, DatasetNotFoundError, build_dataset, dataset_info
-from spikeforge.data import event_dataset as event_dataset_module
+from spikeforge.data.events import dataset as event_dataset_module
 from tests.test_data_writers import (
     aedat2,
     aedat4,

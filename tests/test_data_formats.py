@@ -9,17 +9,15 @@ import numpy as np
 import pytest
 
 from spikeforge.data import DataFormatError
+from spikeforge.data.cache import gunzip_once
+from spikeforge.data.datasets.cifar10_dvs import read_cifar10_dvs
+from spikeforge.data.datasets.dvs_gesture import read_dvs_gesture_aedat, read_dvs_gesture_npy
+from spikeforge.data.datasets.ncaltech101 import read_ncaltech101
+from spikeforge.data.datasets.nmnist import read_nmnist
 from spikeforge.data.formats.aedat4 import decode_aedat4
 from spikeforge.data.formats.atis_bin import read_atis_bin
 from spikeforge.data.formats.cifar_pickle import read_cifar_batch
-from spikeforge.data.formats.hdf5_spikes import gunzip_once, read_spike_h5
-from spikeforge.data.recordings import (
-    read_cifar10_dvs,
-    read_dvs_gesture_aedat,
-    read_dvs_gesture_npy,
-    read_ncaltech101,
-    read_nmnist,
-)
+from spikeforge.data.formats.hdf5_spikes import read_spike_h5
 from tests.test_data_writers import (
     AEDAT2_HEADER,
     aedat2,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from spikeforge.data.eventdata import Events
-from spikeforge.data.frames import bin_spike_times, events_to_frames, resize_frames, segment_bounds
+from spikeforge.data.events import Events
+from spikeforge.data.events.frames import bin_spike_times, events_to_frames, resize_frames, segment_bounds
 
 
 def ev(t, x, y, p):

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from spikeforge.data import DataFormatError
+from spikeforge.data.datasets.cifar10_dvs import read_cifar10_dvs
+from spikeforge.data.datasets.dvs_gesture import read_dvs_gesture_aedat
+from spikeforge.data.datasets.nmnist import read_nmnist
 from spikeforge.data.formats.cifar_pickle import read_cifar_batch
-from spikeforge.data.recordings import read_cifar10_dvs, read_dvs_gesture_aedat, read_nmnist
 from tests.test_data_writers import (
     aedat2,
     aedat4,

@@ -1,14 +1,19 @@
-"""On-disk cache of integrated frames, keyed by everything that determines them.
+"""The on-disk caches (integrated frames, decompressed SHD files), keyed on content.
 
-Layout::
+A source file is identified by :func:`content_key`: its size and a BLAKE2 hash of its bytes
+(all of them up to 1 MiB; above that the first and last 64 KiB and 14 blocks of 16 KiB spread
+evenly between, which any real replacement of a recording changes). Modification times are
+never used: ``cp -p``, ``rsync -a``, ``tar`` and ``curl -R`` carry old ones onto new files.
+
+Frame cache layout::
 
     CACHE_ROOT/<dataset>/<split>-T<T>-<split_by>-<size>-<key>/000000.npz ... manifest.json
 
 ``CACHE_ROOT`` defaults to ``ROOT/.spikeforge_cache`` (option ``cache_dir`` overrides it).
 ``key`` hashes the frame parameters (T, split_by, size, resize mode, sensor size, cache
-format version) and the sample list (relative path, byte size, mtime and label of every source
-file, plus the time window of a sample cut from a longer recording): change any of them and
-a new cache is built beside the old one; delete old folders freely.
+format version) and the sample list (relative path, :func:`content_key` and label of every
+source file, plus the time window of a sample cut from a longer recording): change any of them
+and a new cache is built beside the old one; delete old folders freely.
 
 Each sample is written to a temporary file and renamed, and the manifest is written last, so
 an interrupted build resumes where it stopped and concurrent builders (e.g. several DDP ranks)
@@ -18,11 +23,14 @@ holds them, resized (fractional) frames as float32; all compressed.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,11 +38,41 @@ import numpy as np
 
 from .errors import DataFormatError
 
-__all__ = ["CACHE_DIRNAME", "CACHE_VERSION", "FrameCache", "default_cache_root", "publish"]
+__all__ = [
+    "CACHE_DIRNAME",
+    "CACHE_VERSION",
+    "FrameCache",
+    "content_key",
+    "default_cache_root",
+    "gunzip_once",
+    "publish",
+]
 
 CACHE_DIRNAME = ".spikeforge_cache"
-# Bump when the frame semantics or the file format change, so old caches are not reused.
-CACHE_VERSION = 1
+# Bump when the frame semantics, the key or the file format change, so old caches are not reused.
+CACHE_VERSION = 2
+
+_FULL_HASH_BYTES = 1 << 20
+_EDGE_BYTES = 64 << 10
+_INNER_BLOCKS, _BLOCK_BYTES = 14, 16 << 10
+
+
+def content_key(path: str | os.PathLike[str], *, full: bool = False) -> str:
+    """``"<size>:<hash>"`` of a file's contents (see the module docstring; ``full`` hashes every byte)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if full or size <= _FULL_HASH_BYTES:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        else:
+            step = (size - 2 * _EDGE_BYTES) // (_INNER_BLOCKS + 1)
+            spans = [(0, _EDGE_BYTES), (size - _EDGE_BYTES, _EDGE_BYTES)]
+            spans += [(_EDGE_BYTES + k * step, _BLOCK_BYTES) for k in range(1, _INNER_BLOCKS + 1)]
+            for offset, length in spans:
+                fh.seek(offset)
+                h.update(fh.read(length))
+    return f"{size}:{h.hexdigest()}"
 
 
 def default_cache_root(root: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None) -> Path:
@@ -85,7 +123,7 @@ class FrameCache:
 
         ``signature`` yields one line per sample that changes whenever that sample's source does.
         """
-        h = hashlib.sha256(json.dumps({"version": CACHE_VERSION, **params}, sort_keys=True).encode())
+        h = hashlib.sha256(json.dumps({"version": CACHE_VERSION, **params}, sort_keys=True, default=repr).encode())
         for line in signature:
             h.update(line.encode())
             h.update(b"\n")
@@ -142,3 +180,41 @@ class FrameCache:
         with os.fdopen(fd, "w") as fh:
             json.dump({"n": self.n, "version": CACHE_VERSION, **(info or {})}, fh, indent=1, sort_keys=True)
         publish(tmp, self.manifest)
+
+
+def gunzip_once(path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> str:
+    """Decompress ``path`` (``X.gz``) to ``out_dir/X`` unless done before from the same bytes; return the new path.
+
+    ``out_dir/X.source`` records the :func:`content_key` (every byte hashed) of the ``.gz`` it
+    came from: a different ``.gz`` (whatever its modification time) is decompressed again. Writes
+    go to temporary files renamed into place, the key last, so an interrupted run never leaves a
+    half file that looks finished.
+
+    Raises:
+        DataFormatError: naming ``path`` (the user's file) when it is not a valid gzip stream.
+    """
+    path = os.fspath(path)
+    target = os.path.join(out_dir, os.path.basename(path)[: -len(".gz")])
+    stamp = target + ".source"
+    key = content_key(path, full=True)
+    try:
+        if os.path.exists(target) and json.loads(Path(stamp).read_text()).get("source") == key:
+            return target
+    except (OSError, ValueError, AttributeError):
+        pass  # no or unreadable stamp: decompress again
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
+            shutil.copyfileobj(src, out, length=1 << 20)
+        publish(tmp, target)
+    except (OSError, EOFError, zlib.error) as exc:
+        os.unlink(tmp)
+        if isinstance(exc, (gzip.BadGzipFile, EOFError, zlib.error)):
+            raise DataFormatError(path, f"corrupt or truncated gzip file ({exc})") from None
+        raise
+    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".part")
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"source": key, "file": os.path.abspath(path)}, fh)
+    publish(tmp, stamp)
+    return target

@@ -13,7 +13,6 @@ Wire into a CLI with::
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from typing import Any
 
@@ -66,8 +65,7 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def _defaults(info: Any) -> str:
-    params = inspect.signature(info.builder).parameters
-    return ", ".join(f"{n}={params[n].default!r}" for n in info.options()) or "(none)"
+    return ", ".join(f"{n}={v!r}" for n, v in sorted(info.defaults().items())) or "(none)"
 
 
 def _list() -> int:
@@ -83,14 +81,13 @@ def _list() -> int:
 
 def _info(name: str, root: str | None) -> int:
     from .errors import DataFormatError, DatasetNotFoundError
-    from .layouts import LAYOUTS
     from .registry import dataset_info
 
     info = dataset_info(name)
     print(f"{name}: {info.description}")
     print(f"kind: {info.kind}   classes: {info.num_classes}   needs root: {'yes' if info.needs_root else 'no'}")
     print(f"options: {_defaults(info)}")
-    layout = LAYOUTS.get(name)
+    layout = info.layout
     if layout is None:
         print("files: none needed (generated or bundled)")
         return 0
@@ -104,16 +101,19 @@ def _info(name: str, root: str | None) -> int:
         print("root: not given (--root DIR)")
         return 1
     print(f"root: {root}")
-    missing = 0
+    missing = corrupt = 0
     for split in ("train", "test"):
         try:
             print(f"  {split}: found {layout.probe(root, split)}")
-        except (DatasetNotFoundError, DataFormatError) as exc:
+        except DatasetNotFoundError as exc:
             missing += 1
             print(f"  {split}: MISSING: {exc}")
+        except DataFormatError as exc:  # present but unreadable: say so, and why
+            corrupt += 1
+            print(f"  {split}: CORRUPT: {exc}")
     if missing and name == "sim_event_digits":
         print("  (generated on first use, or now with `spikeforge data prepare sim_event_digits`)")
-    return 1 if missing else 0
+    return 1 if missing or corrupt else 0
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -121,7 +121,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
     info = dataset_info(args.dataset)
     options = dict(args.option)
-    params = inspect.signature(info.builder).parameters
+    params = info.defaults()
     if "cache" in params and args.dataset != "sim_event_digits":
         options.setdefault("cache", True)
     if args.workers is not None and "workers" in params:
@@ -143,7 +143,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def run_data(args: argparse.Namespace) -> int:
     """Run a parsed ``data`` command; returns the exit status (errors print one line to stderr)."""
-    from .errors import DataFormatError, DatasetNotFoundError
+    from .errors import DataError
 
     try:
         if args.data_command == "list":
@@ -151,7 +151,7 @@ def run_data(args: argparse.Namespace) -> int:
         if args.data_command == "info":
             return _info(args.dataset, args.root)
         return _prepare(args)
-    except (DataFormatError, DatasetNotFoundError, ValueError, ModuleNotFoundError) as exc:
+    except (DataError, ValueError, ModuleNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -1,17 +1,21 @@
 """Errors a user can cause with the data on disk.
 
-Both carry one-line messages (the CLI prints them as they are): the dataset or file, and
-what was expected.
+All are :class:`DataError` and carry one-line messages (the CLI prints them as they are): the
+dataset or file, and what was expected.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["DataFormatError", "DatasetNotFoundError"]
+__all__ = ["DataError", "DataFormatError", "DatasetNotFoundError", "EmptySplitError"]
 
 
-class DataFormatError(ValueError):
+class DataError(Exception):
+    """Base of every data error a user can cause (bad file, missing dataset, empty split)."""
+
+
+class DataFormatError(DataError, ValueError):
     """A data file is truncated, corrupt, or not in the format its reader expects.
 
     The message names the file and what was wrong, e.g.
@@ -31,7 +35,7 @@ class DataFormatError(ValueError):
         return type(self), ((self.path, self.problem) if self.path is not None else (self.problem,))
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(DataError, FileNotFoundError):
     """The files of a dataset are not where ``root`` says.
 
     The message names the dataset, the path that was searched and the expected layout
@@ -55,3 +59,10 @@ class DatasetNotFoundError(FileNotFoundError):
 
     def __str__(self) -> str:  # FileNotFoundError would print "[Errno None] ..." otherwise
         return self.args[0]
+
+
+class EmptySplitError(DataError, ValueError):
+    """A dataset split holds no samples, e.g. a test folder that is present but empty.
+
+    Raised by :func:`spikeforge.data.build_dataset`, before any training starts.
+    """

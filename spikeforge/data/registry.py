@@ -1,30 +1,63 @@
 """Dataset registry: configs name datasets by string.
 
-A dataset builder is registered with :func:`register_dataset` and called as
-``builder(root=..., split="train"|"test", T=..., **options)``; it returns a
-``torch.utils.data.Dataset`` whose items are ``(x, y)``:
+Every built-in dataset lives in one module of :mod:`spikeforge.data.datasets` that declares
+``DATASETS = (DatasetInfo(...), ...)``: its name, kind, classes, builder, options dataclass and
+on-disk layout, together. This module collects them (every public module of that package, on
+the first lookup); nothing else fills the registry. Users add their own with
+:func:`register_dataset`.
+
+A builder is called as ``builder(root=..., split="train"|"test", T=..., options=...)`` when the
+dataset declares an ``options`` dataclass (the options are validated into it first), else as
+``builder(root=..., split=..., T=..., **options)`` with the keyword options of its signature. It
+returns a ``torch.utils.data.Dataset`` whose items are ``(x, y)``:
 
 * ``kind="static"``: ``x`` is ``[C, H, W]`` (or ``[F]``), the engine's encoder makes it
   ``[T, ...]`` (direct repetition or Poisson);
 * ``kind="sequence"``: ``x`` is already ``[T, ...]`` (event frames, binned spikes, a
   time series); the engine only moves the time axis first.
 
-``y`` is an ``int`` class index. The builder's keyword arguments are the dataset's
-options (``data.options`` in a YAML config); unknown options fail with the allowed list.
+``y`` is an ``int`` class index. Options are ``data.options`` in a YAML config; unknown options
+fail with the allowed list (:func:`check_options` does this without building anything).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import inspect
-from collections.abc import Callable
+import pkgutil
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
-__all__ = ["DATASETS", "DatasetInfo", "build_dataset", "dataset_info", "register_dataset"]
+from .errors import EmptySplitError
+
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "Layout",
+    "build_dataset",
+    "check_options",
+    "dataset_info",
+    "register_dataset",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What ``spikeforge data info`` shows for a dataset.
+
+    Attributes:
+        summary: one line (used in error messages).
+        tree: the expected folder tree, several lines.
+        probe: ``(root, split) -> description`` of what was found; raises
+            :class:`DatasetNotFoundError` when missing and :class:`DataFormatError` when corrupt.
+    """
+
+    summary: str
+    tree: str
+    probe: Callable[[str, str], str]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,9 +68,13 @@ class DatasetInfo:
         name: registry name.
         kind: ``"static"`` or ``"sequence"`` (see the module docstring).
         num_classes: number of classes.
-        builder: the registered function.
+        builder: the function that builds a split.
         needs_root: whether ``root`` must point at files on disk.
-        description: one line for ``spikeforge data info``.
+        description: one line for ``spikeforge data list``.
+        options_type: frozen dataclass of the options (the builder then takes ``options=``), or
+            ``None`` for a builder whose keyword arguments are the options.
+        default_T: ``T`` when the config gives none (``None``: the builder decides).
+        layout: the expected files, for ``spikeforge data info`` (``None``: nothing on disk).
     """
 
     name: str
@@ -46,15 +83,45 @@ class DatasetInfo:
     builder: Callable[..., Dataset]
     needs_root: bool = True
     description: str = ""
+    options_type: type | None = None
+    default_T: int | None = None
+    layout: Layout | None = None
+
+    def defaults(self) -> dict[str, Any]:
+        """Option names the dataset accepts, with their defaults."""
+        if self.options_type is not None:
+            return {f.name: _default(f) for f in dataclasses.fields(self.options_type)}
+        params = inspect.signature(self.builder).parameters
+        return {n: p.default for n, p in params.items() if n not in ("root", "split", "T")}
 
     def options(self) -> list[str]:
         """Option names the builder accepts beyond ``root``, ``split`` and ``T``."""
-        params = inspect.signature(self.builder).parameters
-        return sorted(n for n in params if n not in ("root", "split", "T"))
+        return sorted(self.defaults())
+
+    def parse_options(self, options: Mapping[str, Any]) -> Any:
+        """``options`` checked against the allowed names (and validated into ``options_type``).
+
+        Raises:
+            ValueError: an unknown option, or (from the options dataclass) a bad value.
+        """
+        allowed = self.options()
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ValueError(f"dataset {self.name!r} has no option {unknown}; allowed: {allowed}")
+        return dict(options) if self.options_type is None else self.options_type(**options)
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
 
 
 DATASETS: dict[str, DatasetInfo] = {}
-_BUILTIN_MODULES = ("embedded", "static", "events", "simulate")
+_BUILTIN_PACKAGE = f"{__package__}.datasets"
+_loaded = False
 
 
 def register_dataset(
@@ -64,39 +131,70 @@ def register_dataset(
     *,
     needs_root: bool = True,
     description: str = "",
+    options_type: type | None = None,
+    default_T: int | None = None,
+    layout: Layout | None = None,
 ) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
-    """Decorator registering ``builder(root, split, T, **options) -> Dataset`` under ``name``."""
+    """Decorator registering a builder under ``name`` (see the module docstring for its signature)."""
 
     def wrap(builder: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        DATASETS[name] = DatasetInfo(name, kind, num_classes, builder, needs_root, description)
+        DATASETS[name] = DatasetInfo(
+            name, kind, num_classes, builder, needs_root, description, options_type, default_T, layout
+        )
         return builder
 
     return wrap
 
 
 def _load_builtin() -> None:
-    # Importing the modules registers their datasets (imported lazily: readers pull in h5py etc.).
-    for module in _BUILTIN_MODULES:
-        if importlib.util.find_spec(f"{__package__}.{module}") is not None:
-            importlib.import_module(f"{__package__}.{module}")
+    """Collect ``DATASETS`` of every public module of :mod:`spikeforge.data.datasets` (once).
+
+    A user's dataset registered under a built-in name before the first lookup keeps its place.
+    """
+    global _loaded
+    if _loaded:
+        return
+    package = importlib.import_module(_BUILTIN_PACKAGE)
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name.startswith("_"):
+            continue
+        for info in importlib.import_module(f"{_BUILTIN_PACKAGE}.{module.name}").DATASETS:
+            DATASETS.setdefault(info.name, info)
+    _loaded = True
 
 
 def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry of ``name``; ``ValueError`` with the known names otherwise."""
     _load_builtin()
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
     return DATASETS[name]
 
 
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """Validate a dataset name and its options without reading any data (for configs at load time)."""
+    dataset_info(name).parse_options(options)
+
+
 def build_dataset(name: str, split: str, root: str | None = None, T: int | None = None, **options: Any) -> Dataset:
-    """Build the ``split`` (``"train"`` or ``"test"``) of dataset ``name``."""
+    """Build the ``split`` (``"train"`` or ``"test"``) of dataset ``name``.
+
+    Raises:
+        ValueError: unknown dataset, split or option, or a bad option value.
+        DatasetNotFoundError, DataFormatError: missing or corrupt files.
+        EmptySplitError: the split holds no samples (checked here, before any training).
+    """
     info = dataset_info(name)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    allowed = info.options()
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(f"dataset {name!r} has no option {unknown}; allowed: {allowed}")
+    parsed = info.parse_options(options)
     if info.needs_root and not root:
         raise ValueError(f"dataset {name!r} reads files from disk: set data.root to the folder that holds it")
-    return info.builder(root=root, split=split, T=T, **options)
+    T = info.default_T if T is None else T
+    if info.options_type is None:
+        dataset = info.builder(root=root, split=split, T=T, **parsed)
+    else:
+        dataset = info.builder(root=root, split=split, T=T, options=parsed)
+    if len(dataset) == 0:
+        raise EmptySplitError(f"dataset {name!r}: the {split} split under {root!r} holds no samples")
+    return dataset

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from .cache import publish
-from .eventdata import Events
+from .events.stream import Events
 from .formats.atis_bin import encode_atis_bin
 
 _log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import struct
 import numpy as np
 
 from ..errors import DataFormatError
-from ..eventdata import Events
+from ..events.stream import MAX_TIMESTAMP_US, Events
 
 __all__ = [
     "AedatRecording",
@@ -115,6 +115,12 @@ def decode_aedat31_polarity(
                 source,
                 f"bad AEDAT 3 packet header at byte {pos} (eventSize={size}, capacity={capacity}, "
                 f"number={number}, valid={valid}, tsOverflow={ts_overflow})",
+            )
+        if ts_overflow >= MAX_TIMESTAMP_US >> 31:
+            raise DataFormatError(
+                source,
+                f"AEDAT 3 packet at byte {pos} has tsOverflow={ts_overflow}, which puts its events at "
+                f"{ts_overflow << 31:.3g} us (beyond any recording): corrupt packet header",
             )
         body = pos + _PACKET_HEADER.size
         stop = body + capacity * size

@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from ..errors import DataFormatError
-from ..eventdata import Events
+from ..events.stream import Events
 
 __all__ = ["EVENT_STRUCT", "decode_aedat4"]
 

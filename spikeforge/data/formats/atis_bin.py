@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from ..errors import DataFormatError
-from ..eventdata import Events
+from ..events.stream import Events
 
 __all__ = ["OVERFLOW_Y", "decode_atis_bin", "encode_atis_bin", "read_atis_bin"]
 

@@ -25,11 +25,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .eventdata import Events
+from .stream import Events
 
-__all__ = ["SPLIT_BY", "bin_spike_times", "events_to_frames", "resize_frames", "segment_bounds"]
+__all__ = [
+    "RESIZE_MODES",
+    "SPLIT_BY",
+    "bin_spike_times",
+    "events_to_frames",
+    "resize_frames",
+    "segment_bounds",
+    "spikingjelly_shd_segments",
+]
 
 SPLIT_BY = ("number", "time")
+RESIZE_MODES = ("area", "bilinear", "nearest")
 SplitBy = Literal["number", "time"]
 
 
@@ -71,6 +80,35 @@ def events_to_frames(events: Events, T: int, split_by: SplitBy, height: int, wid
     return counts.astype(np.float32).reshape(T, 2, height, width)
 
 
+def spikingjelly_shd_segments(times: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(start, end)`` event indices (``int64 [T]`` each) of SpikingJelly's SHD ``"time"`` split.
+
+    SpikingJelly's SHD class (``spikingjelly.datasets.shd``, ``_cal_fixed_frames_number_segment_index``)
+    does not use the integer-microsecond split of its vision datasets: with the spike times
+    ``t`` in seconds, in the float type the file stores them in (float32 for SHD), and NumPy 2
+    arithmetic in that type, ``dt = (t[-1] - t[0]) / T`` and bin ``j`` holds the spikes with
+    ``t0 + j*dt <= t < t0 + j*dt + dt``, except that the last bin runs to the last spike. The bins
+    are computed independently, so float rounding can make neighbours overlap or leave a gap
+    by one spike; this reproduces that too. (Where SpikingJelly fails with ``IndexError`` on an
+    empty bin, this returns an empty segment.)
+
+    Args:
+        times: ``[S]`` sorted spike times in seconds, in the stored float type.
+        T: number of bins.
+    """
+    n = int(times.shape[0])
+    if n == 0:
+        return np.zeros(T, np.int64), np.zeros(T, np.int64)
+    t0 = times[0]
+    dt = (times[-1] - t0) / T  # numpy scalars: the arithmetic stays in the stored float type
+    t_left = dt * np.arange(T, dtype=times.dtype) + t0
+    t_right = t_left + dt
+    start = np.searchsorted(times, t_left, side="left").astype(np.int64)
+    end = np.maximum(np.searchsorted(times, t_right, side="left"), start).astype(np.int64)
+    end[-1] = n
+    return start, end
+
+
 def bin_spike_times(
     times: np.ndarray,
     units: np.ndarray,
@@ -82,15 +120,17 @@ def bin_spike_times(
     """Bin one sample of spikes (e.g. SHD) into ``float32 [T, n_units]`` counts.
 
     Args:
-        times: ``[S]`` spike times in seconds, sorted.
+        times: ``[S]`` spike times in seconds, sorted (with ``duration=None``, in the float type
+            the file stores them in, see :func:`spikingjelly_shd_segments`).
         units: ``[S]`` channel of each spike.
         T: number of bins.
         n_units: number of channels (700 for SHD).
         split_by: ``"time"``: with ``duration`` set, ``T`` equal bins over ``[0, duration)`` s
             (spikes at or after ``duration`` are dropped), so a bin means the same time span in every
             sample (the usual SHD setting: 1.4 s covers all but a few recordings); with
-            ``duration=None``, SpikingJelly's per-sample ``"time"`` split of the spike span (in
-            microseconds). ``"number"``: SpikingJelly's equal-count split.
+            ``duration=None``, SpikingJelly's SHD split of each sample's own spike span
+            (:func:`spikingjelly_shd_segments`, float bin width). ``"number"``: SpikingJelly's
+            equal-count split (the last bin takes the remainder).
         duration: see ``split_by``; ignored for ``"number"``.
     """
     if split_by == "time" and duration is not None:
@@ -99,9 +139,12 @@ def bin_spike_times(
         keep = times < duration
         frame = np.floor(times[keep] * (T / duration)).astype(np.int64).clip(0, T - 1)
         units = units[keep]
+    elif split_by == "time":
+        start, end = spikingjelly_shd_segments(times, T)
+        frame = np.concatenate([np.full(e - s, j, dtype=np.int64) for j, (s, e) in enumerate(zip(start, end))])
+        units = np.concatenate([units[s:e] for s, e in zip(start, end)])
     else:
-        t_us = np.round(np.asarray(times, dtype=np.float64) * 1e6).astype(np.int64)
-        frame = np.repeat(np.arange(T, dtype=np.int64), np.diff(segment_bounds(t_us, T, split_by)))
+        frame = np.repeat(np.arange(T, dtype=np.int64), np.diff(segment_bounds(times, T, split_by)))
     counts = np.bincount(frame * n_units + units, minlength=T * n_units)
     return counts.astype(np.float32).reshape(T, n_units)
 

@@ -1,33 +1,39 @@
-"""A torch Dataset of event recordings integrated into frames, with an optional frame cache.
+"""Torch Datasets of event recordings: integrated into frames (with an optional frame cache), or raw.
 
-:class:`FrameSource` turns sample ``i`` into frames (read the file, cut the sample's time
-window, integrate, resize); :class:`EventFrameDataset` serves them, from the cache when one is
-given, as ``(x float32 [T, 2, H, W], y int)``; :func:`fill_cache` builds the cache once, in
-parallel, with a progress bar.
+:class:`FrameSource` turns sample ``i`` into events (read the file, cut the sample's time
+window) and frames (integrate, resize); :class:`EventFrameDataset` serves frames, from the
+cache when one is given, as ``(x float32 [T, 2, H, W], y int)``; :class:`EventStreamDataset`
+serves the raw events as Tonic-style structured arrays, optionally through a transform;
+:func:`fill_cache` builds the cache once, in parallel, with a progress bar. Which of them a
+user gets is decided in :func:`spikeforge.data.events.options.build_event_dataset`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .cache import FrameCache, default_cache_root
-from .eventdata import Events
-from .frames import SPLIT_BY, events_to_frames, resize_frames
+from ..cache import FrameCache, content_key, default_cache_root
+from ..errors import DataFormatError
+from .frames import RESIZE_MODES, SPLIT_BY, events_to_frames, resize_frames
+from .stream import Events
 
 __all__ = [
     "EventFrameDataset",
     "EventSample",
+    "EventStreamDataset",
     "FrameSource",
     "FrameSpec",
-    "as_size",
     "build_event_frames",
     "fill_cache",
 ]
@@ -51,7 +57,7 @@ class FrameSpec:
 
     Attributes:
         T: number of frames.
-        split_by: ``"number"`` or ``"time"`` (see :mod:`spikeforge.data.frames`).
+        split_by: ``"number"`` or ``"time"`` (see :mod:`spikeforge.data.events.frames`).
         height, width: sensor size.
         size: output ``(H, W)`` after resizing, or ``None`` for the sensor size.
         resize_mode: ``"area"``, ``"bilinear"`` or ``"nearest"``.
@@ -71,8 +77,8 @@ class FrameSpec:
             raise ValueError(f"split_by must be one of {SPLIT_BY}, got {self.split_by!r}")
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
             raise ValueError(f"size must be a positive int or (H, W), got {self.size!r}")
-        if self.resize_mode not in ("area", "bilinear", "nearest"):
-            raise ValueError(f"resize_mode must be 'area', 'bilinear' or 'nearest', got {self.resize_mode!r}")
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
 
     @property
     def out_hw(self) -> tuple[int, int]:
@@ -98,14 +104,28 @@ class FrameSource:
         return {**self.__dict__, "_memo": None}
 
     def events(self, i: int) -> Events:
+        """Events of sample ``i``.
+
+        Raises:
+            DataFormatError: the recording holds no events (a zero-byte or header-only file),
+                or the sample's time window holds none: an all-zero sample is never served.
+        """
         sample = self.samples[i]
         if self._memo is not None and self._memo[0] == sample.path:
             events = self._memo[1]
         else:
             events = self.read(sample.path)
+            if len(events) == 0:
+                raise DataFormatError(sample.path, "holds no events (a zero-byte or header-only recording)")
             if sample.window is not None:
                 self._memo = (sample.path, events)
-        return events if sample.window is None else events.window(*sample.window)
+        if sample.window is None:
+            return events
+        cut = events.window(*sample.window)
+        if len(cut) == 0:
+            start, end = sample.window
+            raise DataFormatError(sample.path, f"no events in the labelled window [{start}, {end}) us")
+        return cut
 
     def frames(self, i: int) -> np.ndarray:
         """``float32 [T, 2, H, W]`` frames of sample ``i`` (resized if the spec says so)."""
@@ -116,14 +136,13 @@ class FrameSource:
         return frames
 
     def signature(self, root: str | os.PathLike[str]) -> list[str]:
-        """One line per sample that changes when its source file or label does (for the cache key)."""
-        stats: dict[str, str] = {}
+        """One line per sample that changes when its source file's contents or its label do (for the cache key)."""
+        keys: dict[str, str] = {}
         lines = []
         for sample in self.samples:
-            if sample.path not in stats:
-                st = os.stat(sample.path)
-                stats[sample.path] = f"{os.path.relpath(sample.path, root)}|{st.st_size}|{st.st_mtime_ns}"
-            lines.append(f"{stats[sample.path]}|{sample.label}|{sample.window}")
+            if sample.path not in keys:
+                keys[sample.path] = f"{os.path.relpath(sample.path, root)}|{content_key(sample.path)}"
+            lines.append(f"{keys[sample.path]}|{sample.label}|{sample.window}")
         return lines
 
 
@@ -133,6 +152,8 @@ _WORKER_STATE: tuple[FrameSource, FrameCache] | None = None
 def _init_worker(source: FrameSource, cache: FrameCache) -> None:
     global _WORKER_STATE
     torch.set_num_threads(1)  # one process per core already
+    # Ctrl-C reaches the whole process group: let the parent alone decide (it terminates the pool).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_STATE = (source, cache)
 
 
@@ -163,6 +184,28 @@ def _chunks(source: FrameSource, indices: list[int], target: int = 32) -> list[l
     return chunks
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived while the cache was being built (raised in the main thread)."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into :class:`_Terminated` for the duration (main thread only), so that the
+    worker pool is terminated before the process exits instead of being left running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def fill_cache(
     source: FrameSource, cache: FrameCache, *, workers: int | None = None, desc: str = "frames", progress: bool = True
 ) -> int:
@@ -174,6 +217,10 @@ def fill_cache(
         workers: processes (``None``: one per CPU, at most 8; ``<= 1``: in this process).
         desc: progress bar label.
         progress: show a tqdm progress bar (on stderr).
+
+    On SIGTERM or Ctrl-C during a parallel build the worker processes are terminated and
+    joined before the signal takes effect (SIGTERM then exits with status 143): no worker is
+    left running. Finished frames stay in the cache; the next build resumes from them.
     """
     from tqdm.auto import tqdm
 
@@ -189,17 +236,20 @@ def fill_cache(
                 # forkserver/spawn, not fork: forking a process that already runs torch/tqdm threads can deadlock.
                 method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
                 ctx = multiprocessing.get_context(method)
-                with ProcessPoolExecutor(
-                    min(workers, len(chunks)), mp_context=ctx, initializer=_init_worker, initargs=(source, cache)
-                ) as pool:
-                    futures = [pool.submit(_fill_chunk, chunk) for chunk in chunks]
+                with _sigterm_raises():
+                    pool = ctx.Pool(min(workers, len(chunks)), initializer=_init_worker, initargs=(source, cache))
                     try:
-                        for future in as_completed(futures):
-                            bar.update(future.result())
+                        for done in pool.imap_unordered(_fill_chunk, chunks):
+                            bar.update(done)
+                        pool.close()
+                    except _Terminated:
+                        pool.terminate()
+                        raise SystemExit(128 + signal.SIGTERM) from None
                     except BaseException:
-                        for future in futures:
-                            future.cancel()
+                        pool.terminate()
                         raise
+                    finally:
+                        pool.join()
     cache.mark_complete({"T": source.spec.T, "split_by": source.spec.split_by, "size": source.spec.out_hw})
     return len(todo)
 
@@ -256,8 +306,12 @@ def build_event_frames(
     cache_dir: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     progress: bool = True,
+    key: dict[str, Any] | None = None,
 ) -> EventFrameDataset:
-    """Assemble an :class:`EventFrameDataset`, building its frame cache first when ``cache``."""
+    """Assemble an :class:`EventFrameDataset`, building its frame cache first when ``cache``.
+
+    ``key``: further options that change the frames (JSON-able), added to the cache key.
+    """
     source = FrameSource(samples, read, spec)
     frame_cache = None
     if cache:
@@ -269,6 +323,7 @@ def build_event_frames(
             "size": None if spec.size is None else list(spec.size),
             "resize_mode": spec.resize_mode if spec.size is not None else None,
             "sensor": [spec.height, spec.width],
+            **(key or {}),
         }
         frame_cache = FrameCache.for_samples(
             default_cache_root(root, cache_dir), name, split, params, source.signature(root), len(source.samples)
@@ -277,13 +332,34 @@ def build_event_frames(
     return EventFrameDataset(source, frame_cache, transform, binary)
 
 
-def as_size(size: int | Sequence[int] | None) -> tuple[int, int] | None:
-    """Option value -> ``(H, W)``: ``48`` means 48x48."""
-    if size is None:
-        return None
-    if isinstance(size, int):
-        return (size, size)
-    size = tuple(int(s) for s in size)
-    if len(size) != 2:
-        raise ValueError(f"size must be an int or [H, W], got {size!r}")
-    return size  # type: ignore[return-value]
+class EventStreamDataset(Dataset):
+    """Items ``(x, y)``: ``x`` the raw events of a sample as a Tonic-style structured array
+    (fields ``x, y, t, p``, see :mod:`spikeforge.data.tonic`) or what ``transform`` makes of it.
+
+    Args:
+        source: reads the events (and knows the labels).
+        transform: applied to the structured array (e.g. ``tonic.transforms.Compose``); a numeric
+            NumPy array it returns becomes a float32 tensor (``ToFrame``'s ``[T, 2, H, W]``).
+    """
+
+    def __init__(self, source: FrameSource, transform: Callable[[np.ndarray], Any] | None = None) -> None:
+        self.source, self.transform = source, transform
+
+    def __len__(self) -> int:
+        return len(self.source.samples)
+
+    @property
+    def targets(self) -> list[int]:
+        return [s.label for s in self.source.samples]
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        from ..tonic import to_tonic
+
+        if not 0 <= i < len(self):
+            raise IndexError(f"sample {i} out of range for {len(self)} samples")
+        x: Any = to_tonic(self.source.events(i))
+        if self.transform is not None:
+            x = self.transform(x)
+            if isinstance(x, np.ndarray) and x.dtype.names is None and x.dtype.kind in "iufb":
+                x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        return x, self.source.samples[i].label

@@ -12,9 +12,13 @@ import os
 
 import numpy as np
 
-from .errors import DataFormatError
+from ..errors import DataFormatError
 
-__all__ = ["Events"]
+__all__ = ["MAX_TIMESTAMP_US", "Events"]
+
+# 2**53 us is 285 years (and the largest integer a float64 holds exactly): AEDAT 4 stores Unix-epoch
+# microseconds (~2**50 today), so any real timestamp is far below; beyond it the file is corrupt.
+MAX_TIMESTAMP_US = 2**53
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +83,8 @@ class Events:
                 raise DataFormatError(source, "polarity values outside {0, 1}")
             if t.min() < 0:
                 raise DataFormatError(source, f"negative timestamp {t.min()} us")
-            if t.max() >= 2**62:
-                raise DataFormatError(source, f"timestamp {t.max()} us is beyond any recording")
+            if t.max() >= MAX_TIMESTAMP_US:
+                raise DataFormatError(source, f"timestamp {t.max()} us is beyond any recording (>= 2**53 us)")
         t = np.asarray(t, dtype=np.int64)
         x = np.asarray(x, dtype=np.int32)
         y = np.asarray(y, dtype=np.int32)
