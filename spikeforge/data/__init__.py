@@ -7,6 +7,7 @@ modules are imported on the first ``dataset_info`` / ``build_dataset`` call.
 See ``docs/datasets.md`` for every dataset's layout and options.
 """
 
+from .collate import TimeFirstCollate, time_first_collate
 from .errors import DataFormatError, DatasetNotFoundError
 from .registry import DATASETS, DatasetInfo, build_dataset, dataset_info, register_dataset
 
@@ -15,7 +16,9 @@ __all__ = [
     "DataFormatError",
     "DatasetInfo",
     "DatasetNotFoundError",
+    "TimeFirstCollate",
     "build_dataset",
     "dataset_info",
     "register_dataset",
+    "time_first_collate",
 ]
