@@ -111,13 +111,19 @@ def _layers(module: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]]:
     from ..models.common import ConvUnit, SumPool2d
     from ..models.convnet import ConvSNN
     from ..models.mlp import SpikingMLP
+    from ..models.vgg import VGG11, VGG11R48
 
     join = (lambda n: f"{prefix}.{n}") if prefix else (lambda n: n)
     if is_neuron(module) or isinstance(module, (*_LEAVES, SumPool2d, Gain)):
         yield prefix or type(module).__name__, module
-    elif isinstance(module, ConvSNN):
+    elif isinstance(module, ConvSNN | VGG11):
+        for part in ("features", "neck", "head"):
+            if hasattr(module, part):
+                yield from _layers(getattr(module, part), join(part))
+    elif isinstance(module, VGG11R48):
         yield from _layers(module.features, join("features"))
-        yield from _layers(module.head, join("head"))
+        yield join("flatten"), nn.Flatten(1)  # VGG11R48 flattens every step's features
+        yield from _layers(module.classifier, join("classifier"))
     elif isinstance(module, SpikingMLP):
         if module.window is not None:
             raise NIRConversionError(
@@ -139,7 +145,10 @@ def _layers(module: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]]:
         for name, child in module.named_children():
             yield from _layers(child, join(name))
     else:
-        raise NIRConversionError(f"export_nir: unsupported layer {prefix or '<root>'}: {type(module).__name__}")
+        raise NIRConversionError(
+            f"export_nir: unsupported layer {prefix or '<root>'}: {type(module).__name__} (NIR export takes chains "
+            "of Linear, Conv2d, BatchNorm2d, pooling, Flatten and IF/LIF/CUBA neurons)"
+        )
 
 
 _LEAVES = (
