@@ -3,7 +3,7 @@
 Public API::
 
     from spikeforge import LIFNode, IFNode, CUBALIFNode, materialize, losses, models, data
-    from spikeforge import load_config, train, register_model, load_trained_model   # the trainer
+    from spikeforge import load_config, register_model, load_trained_model   # the trainer (train.engine.train)
     from spikeforge import export_nir, import_nir                                   # NIR (extra 'nir')
     from spikeforge import set_time_steps                                           # time layout checks
 
@@ -18,7 +18,6 @@ from .neuron import CUBALIFNode, IFNode, LIFNode, NeuronParameterError, material
 from .neuron.surrogate import get_surrogate
 from .timelayout import TimeLayoutError, set_time_steps
 from .train.config import load_config
-from .train.engine import train
 from .train.evaluate import load_trained_model
 
 __version__ = "0.1.0"
@@ -44,5 +43,4 @@ __all__ = [
     "neuron",
     "register_model",
     "set_time_steps",
-    "train",
 ]
