@@ -183,6 +183,25 @@ def test_graph_written_the_snntorch_way_imports_and_runs():
     assert want.sum() > 0 and np.array_equal(got, want)
 
 
+def test_norse_style_lif_scales_its_input_by_dt_over_tau():
+    # Norse's LIF: v += dt/tau (v_leak - v + r i), r = 1: SpikeForge's LIF with decay_input, tau = 10 steps.
+    rng = np.random.default_rng(2)
+    dt, tau, n = 1e-3, 1e-2, 6
+    w = rng.normal(0, 3.0, (n, 4)).astype(np.float32)
+    lif = nir.LIF(tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, 0.4))
+    net = import_nir(nir.NIRGraph.from_list(nir.Linear(weight=w), lif), dt=dt)
+    assert net[1].decay_input and net[1].tau == pytest.approx(10.0)
+    x = rng.uniform(0, 2, (25, 4)).astype(np.float32)
+    got = net(torch.from_numpy(x)[:, None]).detach().numpy()[:, 0]
+    v, want = np.zeros(n), []
+    for xt in x.astype(np.float64):
+        v = v + dt / tau * (-v + w @ xt)
+        s = (v > 0.4).astype(float)
+        v = v * (1 - s)
+        want.append(s)
+    assert np.stack(want).sum() > 0 and np.array_equal(got, np.stack(want))
+
+
 def test_graph_written_the_norse_way_imports_and_runs():
     # Norse's CubaLIF defaults: tau_syn = 5 ms, tau_mem = 10 ms, r = 1, w_in = 1, dt = 1 ms.
     rng = np.random.default_rng(1)
