@@ -93,6 +93,7 @@ def cmd_configs(args: argparse.Namespace) -> int:
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     parser = argparse.ArgumentParser(prog="spikeforge", description="Train and analyse SNNs with learnable dynamics.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"spikeforge {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -124,6 +125,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
         for name in names:
             handlers[name] = getattr(mod, runner)
     return parser, handlers
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 # Sub-commands contributed by other modules: (module, add_parser(subparsers) -> names, run(args) -> int).

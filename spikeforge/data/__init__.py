@@ -17,6 +17,7 @@ Where things live:
 See ``docs/datasets.md`` for every dataset's layout and options.
 """
 
+from .collate import TimeFirstCollate, time_first_collate
 from .errors import DataError, DataFormatError, DatasetNotFoundError, EmptySplitError
 from .registry import DATASETS, DatasetInfo, build_dataset, check_options, dataset_info, register_dataset
 
@@ -27,8 +28,10 @@ __all__ = [
     "DatasetInfo",
     "DatasetNotFoundError",
     "EmptySplitError",
+    "TimeFirstCollate",
     "build_dataset",
     "check_options",
     "dataset_info",
     "register_dataset",
+    "time_first_collate",
 ]

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ..timelayout import check_time_steps
 from . import backends, presets
 from .init import Init, fill_, parse_init
 from .reference import Dynamics
@@ -83,6 +84,9 @@ class BaseNode(nn.Module):
 
     default_threshold: float = 1.0
     default_surrogate: Surrogate | str = "atan"
+    #: expected number of time steps; when set, an input with another ``x.shape[0]`` fails
+    #: (see :func:`spikeforge.set_time_steps`). ``None`` accepts any ``T``.
+    T: int | None = None
 
     def __init__(
         self,
@@ -253,6 +257,7 @@ class BaseNode(nn.Module):
         """``x``: ``[T, B, *features]`` input current; returns spikes ``[T, B, *features]`` in ``x.dtype``."""
         if x.dim() < 2:
             raise ValueError(f"{type(self).__name__} expects [T, B, ...] input, got shape {tuple(x.shape)}")
+        check_time_steps(type(self).__name__, x, self.T)
         self._create_params(tuple(x.shape[2:]))
         dyn = self.dynamics()
         backend = backends.resolve_backend(self.backend, x.device, x.dtype, dyn)

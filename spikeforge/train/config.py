@@ -357,7 +357,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load ``path`` (or the defaults when ``None``), apply overrides, validate."""
+    """Load ``path`` (or the defaults when ``None``), apply overrides, validate.
+
+    ``path`` is a YAML file or the name of a shipped config (``load_config("digits_imp_lts")``,
+    see ``spikeforge configs``); ``overrides`` are ``"a.b=value"`` strings parsed as YAML.
+    """
+    if path is not None and not Path(path).is_file() and Path(path).parent == Path("."):
+        from ..cli import resolve_config_path  # a bare name: a shipped config, or the one-line error
+
+        path = resolve_config_path(str(path))
     raw = read_yaml(path) if path is not None else {}
     try:
         return config_from_dict(apply_overrides(raw, overrides or []))

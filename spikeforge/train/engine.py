@@ -26,6 +26,7 @@ import yaml
 from torch import nn
 
 from ..neuron.nodes import materialize
+from ..timelayout import set_time_steps
 from . import distributed as D
 from .builders import (
     build_data,
@@ -179,6 +180,7 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
     info, train_loader, test_loader = build_data(cfg, env.rank, env.world_size)
     encoder = encoder_name(cfg, info)
     model = build_model_from_config(cfg, info.num_classes).to(device)
+    set_time_steps(model, cfg.T)  # a [B, T, ...] batch reaching a neuron fails with one line, not a wrong T
     loss_fn = build_loss_from_config(cfg)
     # Lazily shaped neuron parameters must exist before the optimiser, checkpoint loading and DDP.
     sample_x, _ = next(iter(torch.utils.data.DataLoader(train_loader.dataset, batch_size=1)))

@@ -1,0 +1,81 @@
+"""Time layout: time-first batches from a DataLoader, and neurons that refuse a batch-first input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import spikeforge
+from spikeforge import LIFNode, TimeLayoutError, set_time_steps
+from spikeforge.data import TimeFirstCollate, time_first_collate
+from spikeforge.models import build_model
+from spikeforge.train import engine
+from spikeforge.train.builders import encode_batch
+
+
+def test_collate_gives_time_first_batches_equal_to_the_trainers_encoding():
+    x = torch.randn(10, 4, 3, 5)  # 10 samples [T=4, 3, 5]
+    y = torch.arange(10)
+    loader = DataLoader(TensorDataset(x, y), batch_size=6, collate_fn=time_first_collate)
+    xb, yb = next(iter(loader))
+    assert xb.shape == (4, 6, 3, 5) and xb.is_contiguous()
+    assert torch.equal(yb, y[:6])
+    assert torch.equal(xb, x[:6].transpose(0, 1))
+    # the trainer moves time first with the 'sequence' encoder: the same tensor
+    default = next(iter(DataLoader(TensorDataset(x, y), batch_size=6)))[0]
+    assert torch.equal(encode_batch(default, "sequence", 4), xb)
+
+
+def test_collate_takes_numpy_samples_and_pads_on_request():
+    samples = [(np.ones((3, 2), np.float32), 0), (np.ones((5, 2), np.float32), 1)]
+    with pytest.raises(ValueError, match=r"different numbers of time steps \[3, 5\].*pad=True"):
+        time_first_collate(samples)
+    xb, yb = TimeFirstCollate(pad=True)(samples)
+    assert xb.shape == (5, 2, 2) and yb.tolist() == [0, 1]
+    assert xb[:3, 0].eq(1).all() and xb[3:, 0].eq(0).all() and xb[:, 1].eq(1).all()
+    with pytest.raises(ValueError, match="sample 0 has 3 time steps"):
+        TimeFirstCollate(T=5)(samples)
+
+
+def test_neuron_that_knows_T_names_a_batch_first_input():
+    node = LIFNode()
+    node(torch.rand(64, 4, 10))  # T unknown: time-first is the contract
+    set_time_steps(node, 4)
+    with pytest.raises(
+        TimeLayoutError, match=r"\[T=4, B, \.\.\.\] input but got shape \(64, 4, 10\); it looks batch-first"
+    ):
+        node(torch.rand(64, 4, 10))
+    assert node(torch.rand(4, 64, 10)).shape == (4, 64, 10)
+    with pytest.raises(TimeLayoutError, match="set_time_steps"):
+        node(torch.rand(6, 5, 10))
+    set_time_steps(node, None)
+    assert node(torch.rand(6, 5, 10)).shape == (6, 5, 10)
+
+
+def test_model_told_its_T_fails_in_one_line_for_a_transposed_batch():
+    model = build_model("spiking_mlp", sizes=(10, 8, 3))
+    set_time_steps(model, 4)
+    with pytest.raises(TimeLayoutError) as info:
+        model(torch.rand(64, 4, 10))
+    assert "\n" not in str(info.value) and "time_first_collate" in str(info.value)
+    with pytest.raises(ValueError, match="positive int"):
+        set_time_steps(model, 0)
+
+
+def test_trainer_sets_T_on_its_model(monkeypatch, tmp_path):
+    seen: list[int | None] = []
+    real = engine.set_time_steps
+
+    def spy(model, T):
+        seen.append(T)
+        return real(model, T)
+
+    monkeypatch.setattr(engine, "set_time_steps", spy)
+    cfg = spikeforge.load_config(
+        "digits_imp_lts",
+        ["epochs=1", "run.max_steps_per_epoch=1", "run.checkpoint=false", "run.plots=false", "T=2"],
+    )
+    engine.train(cfg, run_dir=tmp_path / "run", verbose=False)
+    assert seen == [2]
