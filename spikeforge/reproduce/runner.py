@@ -98,9 +98,9 @@ def _quiet_engine(keep_plots: bool) -> Iterator[None]:
 
 def load_result(run_dir: Path, name: str, reused: bool = True) -> ArmResult | None:
     """The :class:`ArmResult` of a finished run folder, or ``None`` when it is not finished."""
-    from ..train.logger import read_metrics
+    from ..train.runfolder import RESULT, read_metrics
 
-    path = Path(run_dir) / "result.json"
+    path = Path(run_dir) / RESULT
     if not path.is_file():
         return None
     res = json.loads(path.read_text())
@@ -130,7 +130,7 @@ def run_arm(arm: Arm, runs_dir: Path, *, keep_plots: bool = False) -> ArmResult:
         shutil.rmtree(run_dir)
     from ..train.config import config_from_dict
     from ..train.engine import TrainingDiverged, train
-    from ..train.logger import read_metrics
+    from ..train.runfolder import RESULT, TEST_ACC, read_metrics
 
     raw = copy.deepcopy(arm.config)
     raw.setdefault("name", arm.name)
@@ -141,7 +141,7 @@ def run_arm(arm: Arm, runs_dir: Path, *, keep_plots: bool = False) -> ArmResult:
             train(cfg, run_dir=run_dir, verbose=False)
         except TrainingDiverged as exc:
             records = read_metrics(run_dir)
-            accs = [r["test/acc"] for r in records if "test/acc" in r]
+            accs = [r[TEST_ACC] for r in records if TEST_ACC in r]
             summary = {
                 "diverged": True,
                 "message": str(exc),
@@ -150,7 +150,7 @@ def run_arm(arm: Arm, runs_dir: Path, *, keep_plots: bool = False) -> ArmResult:
                 "acc_per_step": [],
                 "seconds": time.time() - t0,
             }
-            (run_dir / "result.json").write_text(json.dumps(summary, indent=2))
+            (run_dir / RESULT).write_text(json.dumps(summary, indent=2))
     result = load_result(run_dir, arm.name, reused=False)
     assert result is not None, f"the engine wrote no result.json in {run_dir}"
     return result

@@ -53,6 +53,7 @@ __all__ = [
     "OVERRIDES",
     "RESULT",
     "RUN_FILES",
+    "MetricsFileError",
     "STEP_ACCURACY_PNG",
     "TENSORBOARD",
     "TEST_ACC",
@@ -132,6 +133,10 @@ def parse_monitor_key(key: str) -> tuple[str, str] | None:
 
 
 # ----------------------------------------------------------------------------- reading
+class MetricsFileError(RunFolderError, ValueError):
+    """``metrics.jsonl`` is damaged (a bad line other than a torn final one)."""
+
+
 def _metrics_path(run_dir_or_file: str | os.PathLike[str]) -> Path:
     p = Path(run_dir_or_file)
     return p / METRICS if p.is_dir() else p
@@ -150,7 +155,7 @@ def read_metrics(run_dir_or_file: str | os.PathLike[str]) -> list[dict[str, Any]
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"{path}: cannot read the metrics file ({exc})") from None
+        raise MetricsFileError(f"{path}: cannot read the metrics file ({exc})") from None
     lines = text.split("\n")
     torn_tail = not text.endswith("\n")  # the last piece was never finished with its newline
     records = []
@@ -162,9 +167,9 @@ def read_metrics(run_dir_or_file: str | os.PathLike[str]) -> list[dict[str, Any]
         except json.JSONDecodeError as exc:
             if n == len(lines) and torn_tail:
                 break  # a torn final line: the epoch it belonged to was not finished
-            raise RunFolderError(f"{path}:{n}: not a JSON record ({exc.msg}); the metrics file is damaged") from None
+            raise MetricsFileError(f"{path}:{n}: not a JSON record ({exc.msg}); the metrics file is damaged") from None
         if not isinstance(record, dict):
-            raise RunFolderError(f"{path}:{n}: a record must be a JSON object, got {type(record).__name__}")
+            raise MetricsFileError(f"{path}:{n}: a record must be a JSON object, got {type(record).__name__}")
         records.append(record)
     return records
 
