@@ -261,6 +261,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return _convert(value, a, where)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(errors) == 1 and "finite" in errors[0]:  # the one number arm, e.g. `float | None` given NaN
+            raise ConfigError(errors[0])
         raise ConfigError(f"{where} must be {_type_name(tp)}, got {value!r}")
     if origin is list:
         if not isinstance(value, list):

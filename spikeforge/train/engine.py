@@ -186,6 +186,7 @@ class _Claim:
     resume: bool
     lock: RF.RunLock | None = None
     note: str = ""
+    anchor: Path = Path(".")  # where an elastic job's pointer to this folder lives
 
 
 def _elastic_id() -> str | None:
@@ -219,12 +220,18 @@ def _claim_run_folder(cfg: Config, env: D.DistEnv, resume, run_dir, overwrite: b
     return claim
 
 
+def _elastic_anchor(cfg: Config, run_dir) -> Path:
+    """Where an elastic job notes its run folder: beside ``--run-dir``, else in ``out_dir``."""
+    return Path(run_dir).parent if run_dir is not None else Path(cfg.out_dir)
+
+
 def _claim_on_main(cfg: Config, resume, run_dir, overwrite: bool) -> _Claim:
     elastic = _elastic_id()
     job = os.environ.get("TORCHELASTIC_RUN_ID")
+    anchor = _elastic_anchor(cfg, run_dir)
     note = ""
     if resume is None and elastic is not None:
-        earlier = RF.elastic_run_dir(cfg.out_dir, elastic)  # this job's own folder from before the restart
+        earlier = RF.elastic_run_dir(anchor, elastic)  # this job's own folder from before the restart
         if earlier is not None and (earlier / RF.LAST).is_file():
             resume, note = earlier, f"elastic restart {os.environ.get('TORCHELASTIC_RESTART_COUNT')}: resuming"
         elif earlier is not None:
@@ -244,7 +251,7 @@ def _claim_on_main(cfg: Config, resume, run_dir, overwrite: bool) -> _Claim:
         except BaseException:
             lock.release()
             raise
-        return _Claim(folder, True, lock, note)
+        return _Claim(folder, True, lock, note, anchor)
     folder = Path(run_dir) if run_dir is not None else _new_run_dir(cfg)
     lock = RF.RunLock(folder, tag=job).acquire()
     try:
@@ -258,11 +265,11 @@ def _claim_on_main(cfg: Config, resume, run_dir, overwrite: bool) -> _Claim:
             RF.clear_run(folder)
         RF.remove_stale_temporaries(folder)
         if job is not None:
-            RF.remember_elastic_run_dir(cfg.out_dir, job, folder)
+            RF.remember_elastic_run_dir(anchor, job, folder)
     except BaseException:
         lock.release()
         raise
-    return _Claim(folder, False, lock, note)
+    return _Claim(folder, False, lock, note, anchor)
 
 
 def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
@@ -418,7 +425,7 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
         summary["run_dir"] = str(run_dir)
         RF.write_result(run_dir, summary)
         if os.environ.get("TORCHELASTIC_RUN_ID"):
-            RF.forget_elastic_run_dir(cfg.out_dir, os.environ["TORCHELASTIC_RUN_ID"])
+            RF.forget_elastic_run_dir(claim.anchor, os.environ["TORCHELASTIC_RUN_ID"])
     return result
 
 
@@ -533,12 +540,19 @@ def _check_finite(model: nn.Module, epoch: int, loader, cfg: Config, run_dir: Pa
     if bad is None:
         return
     name, count, numel = bad
+    others = sum(
+        1
+        for n, t in [*model.named_parameters(), *model.named_buffers()]
+        if n != name and t.is_floating_point() and not bool(torch.isfinite(t).all())
+    )
+    also = f", and {others} more tensors do" if others else ""
     steps = len(loader) if cfg.run.max_steps_per_epoch is None else min(len(loader), cfg.run.max_steps_per_epoch)
     kept = ""
     if run_dir is not None:
         kept = f"; {RF.LAST} keeps epoch {epoch}, the last good one" if epoch else "; no checkpoint was written"
     raise TrainingDiverged(
-        f"{kind} {name!r} holds {count} non-finite values (of {numel}) at epoch {epoch + 1}, step {steps}{kept}; "
+        f"{kind} {name!r} holds {count} non-finite values (of {numel}){also}, "
+        f"at epoch {epoch + 1}, step {steps}{kept}; "
         "lower optim.lr or the warm-up, set optim.grad_clip, or check the data"
     )
 
