@@ -54,8 +54,30 @@ def setup(device: torch.device | None = None) -> DistEnv:
     env = DistEnv(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
     if env.enabled and not dist.is_initialized():
         backend = "nccl" if (device is not None and device.type == "cuda") else "gloo"
-        dist.init_process_group(backend=backend)
+        store = _restart_store(env)
+        if store is None:
+            dist.init_process_group(backend=backend)
+        else:
+            dist.init_process_group(backend=backend, store=store, rank=env.rank, world_size=env.world_size)
     return env
+
+
+def _restart_store(env: DistEnv):
+    """After an elastic restart, the agent's store still holds the previous attempt's keys (the ranks' addresses):
+    a rank that reads one before its peer rewrites it connects to a dead process. A prefix per attempt avoids it."""
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    if attempt in ("", "0") or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    import datetime
+
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        env.world_size,
+        is_master=False,
+        timeout=datetime.timedelta(minutes=10),
+    )
+    return dist.PrefixStore(f"/spikeforge/attempt_{attempt}", store)
 
 
 def cleanup() -> None:
