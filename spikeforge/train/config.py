@@ -77,7 +77,7 @@ class DataConfig:
 
     name: str = "digits"
     root: str | None = None
-    encoder: Literal["auto", "direct", "poisson", "sequence"] = "auto"
+    encoder: str = "auto"  # "auto" or a name of spikeforge.encoding.ENCODERS (checked at load)
     batch_size: int = 64
     eval_batch_size: int | None = None
     num_workers: int = 0
@@ -378,6 +378,10 @@ def validate_components(cfg: Config) -> Config:
     unknown = sorted(set(cfg.data.options) - set(data.options()))
     if unknown:
         raise ConfigError(f"data.options: dataset {cfg.data.name!r} has no option {unknown}; allowed: {data.options()}")
+    from ..encoding import ENCODERS
+
+    if cfg.data.encoder != "auto" and cfg.data.encoder not in ENCODERS:
+        raise ConfigError(f"data.encoder must be one of {['auto', *ENCODERS]}, got {cfg.data.encoder!r}")
     if cfg.loss.name not in LOSSES:
         raise ConfigError(f"loss.name must be one of {list(LOSSES)}, got {cfg.loss.name!r}")
     import inspect
