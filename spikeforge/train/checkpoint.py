@@ -105,7 +105,7 @@ def _reason(exc: BaseException) -> str:
                 line = line.strip().removeprefix("WeightsUnpickler error:").strip()
                 return f"it is not a plain weights file ({line}); checkpoints are loaded without running their code"
         return "it is not a plain weights file; checkpoints are loaded without running their code"
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    first = next((line for line in text.splitlines() if line.strip()), "").split(". ")[0]
     if "central directory" in first or isinstance(exc, EOFError | KeyError):
         return f"the file is truncated or corrupt ({type(exc).__name__}{': ' + first[:160] if first else ''})"
     return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
