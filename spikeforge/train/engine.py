@@ -348,7 +348,7 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
             )
         scheduler.step()
         _check_finite(model, epoch, train_loader, cfg, run_dir if cfg.run.checkpoint else None)
-        record: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **tr}
+        record: dict[str, Any] = {RF.EPOCH: epoch + 1, RF.LR: optimizer.param_groups[0]["lr"], **tr}
         if (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.epochs:
             with monitor.evaluation() if monitor is not None else contextlib.nullcontext():
                 ev = evaluate(model, test_loader, loss_fn, encoder, cfg.T, device, autocast)
@@ -643,10 +643,10 @@ def _gather_rng(env: D.DistEnv) -> list[dict[str, Any]]:
 
 
 def _print_epoch(r: dict[str, Any], epochs: int) -> None:
-    parts = [f"epoch {r['epoch']:>3}/{epochs}", f"train loss {r['train/loss']:.4f} acc {100 * r['train/acc']:5.1f}%"]
-    if "test/acc" in r:
-        parts.append(f"test loss {r['test/loss']:.4f} acc {100 * r['test/acc']:5.1f}%")
-    parts += [f"lr {r['lr']:.2e}", f"{r['train/samples_per_s']:.0f} samples/s", f"{r['time_s']:.1f}s"]
+    parts = [f"epoch {r[RF.EPOCH]:>3}/{epochs}", f"train loss {r[RF.TRAIN_LOSS]:.4f} acc {100 * r[RF.TRAIN_ACC]:5.1f}%"]
+    if RF.TEST_ACC in r:
+        parts.append(f"test loss {r[RF.TEST_LOSS]:.4f} acc {100 * r[RF.TEST_ACC]:5.1f}%")
+    parts += [f"lr {r[RF.LR]:.2e}", f"{r[RF.TRAIN_SAMPLES_PER_S]:.0f} samples/s", f"{r[RF.TIME_S]:.1f}s"]
     print("  ".join(parts), flush=True)
 
 
