@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import math
 import os
 import sys
@@ -29,24 +28,21 @@ import torch
 import yaml
 from torch import nn
 
-from ..errors import RunFolderError, SpikeForgeError, UserError
+from ..errors import SpikeForgeError, UserError
 from ..neuron.nodes import materialize
 from . import distributed as D
 from . import runfolder as RF
 from .builders import build_data, build_loss_from_config, build_model_from_config, encode_batch, encoder_name
 from .checkpoint import (
-    CheckpointError,
     find_nonfinite,
     get_rng_state,
-    load_checkpoint,
-    load_model_state,
     save_checkpoint,
-    set_rng_state,
 )
-from .config import Config, config_from_dict, config_to_dict, resume_changes
+from .config import Config, config_to_dict
 from .logger import MetricsLogger
 from .mix import mix_batch
 from .optim import build_optimizer, build_scheduler
+from .resume import RunClaim, best_payload, claim_run_folder, resume_run
 from .runtime import autocast as _runtime_autocast
 from .runtime import local_rank as _local_rank
 from .runtime import resolve_device, seed_everything, torch_settings
@@ -77,22 +73,6 @@ def _autocast(cfg: Config, device: torch.device):
 
 
 _seed_everything = seed_everything  # the name analyses and tests import
-
-
-def _new_run_dir(cfg: Config) -> Path:
-    """A fresh ``out_dir/NAME-TIMESTAMP[-k]`` folder, created here (so two runs never pick the same one)."""
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(cfg.out_dir) / f"{cfg.name}-{stamp}"
-    run_dir, k = base, 1
-    while True:
-        try:
-            run_dir.mkdir(parents=True, exist_ok=False)
-            return run_dir
-        except FileExistsError:
-            k += 1
-            run_dir = base.with_name(f"{base.name}-{k}")
-        except OSError as exc:
-            raise RunFolderError(RF.os_error_message(exc, run_dir)) from None
 
 
 @torch.no_grad()
@@ -168,108 +148,14 @@ def train(
     device = resolve_device(cfg.device, _local_rank())
     with torch_settings(cfg.run.threads, cfg.run.deterministic):
         env = D.setup(device)
-        claim: _Claim | None = None
+        claim: RunClaim | None = None
         try:
-            claim = _claim_run_folder(cfg, env, resume, run_dir, overwrite)
+            claim = claim_run_folder(cfg, env, resume, run_dir, overwrite)
             return _train(cfg, env, device, claim, callbacks or [], verbose and env.is_main, t_start)
         finally:
             if claim is not None and claim.lock is not None:
                 claim.lock.release()
             D.cleanup()
-
-
-@dataclasses.dataclass
-class _Claim:
-    """The run folder this process trains into: whether it resumes, and (rank 0) the held lock."""
-
-    run_dir: Path
-    resume: bool
-    lock: RF.RunLock | None = None
-    note: str = ""
-    anchor: Path = Path(".")  # where an elastic job's pointer to this folder lives
-
-
-def _elastic_id() -> str | None:
-    """The elastic job id when this is a restarted torchrun group (``TORCHELASTIC_RESTART_COUNT > 0``)."""
-    if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0:
-        return os.environ.get("TORCHELASTIC_RUN_ID")
-    return None
-
-
-def _claim_run_folder(cfg: Config, env: D.DistEnv, resume, run_dir, overwrite: bool) -> _Claim:
-    """Rank 0 picks and locks the run folder; every rank learns it (or rank 0's one-line error)."""
-    claim: _Claim | None = None
-    error = None
-    if env.is_main:
-        try:
-            claim = _claim_on_main(cfg, resume, run_dir, overwrite)
-        except SpikeForgeError as exc:
-            error = exc
-    if env.enabled:
-        shared = D.broadcast_object(
-            (str(claim.run_dir), claim.resume) if claim is not None else (None, str(error)), src=0
-        )
-        if not env.is_main:
-            path, flag = shared
-            if path is None:
-                raise RunFolderError(flag)
-            return _Claim(Path(path), bool(flag))
-    if error is not None:
-        raise error
-    assert claim is not None
-    return claim
-
-
-def _elastic_anchor(cfg: Config, run_dir) -> Path:
-    """Where an elastic job notes its run folder: beside ``--run-dir``, else in ``out_dir``."""
-    return Path(run_dir).parent if run_dir is not None else Path(cfg.out_dir)
-
-
-def _claim_on_main(cfg: Config, resume, run_dir, overwrite: bool) -> _Claim:
-    elastic = _elastic_id()
-    job = os.environ.get("TORCHELASTIC_RUN_ID")
-    anchor = _elastic_anchor(cfg, run_dir)
-    note = ""
-    if resume is None and elastic is not None:
-        earlier = RF.elastic_run_dir(anchor, elastic)  # this job's own folder from before the restart
-        if earlier is not None and (earlier / RF.LAST).is_file():
-            resume, note = earlier, f"elastic restart {os.environ.get('TORCHELASTIC_RESTART_COUNT')}: resuming"
-        elif earlier is not None:
-            run_dir, overwrite = earlier, True  # it stopped before its first checkpoint: start it again
-    if resume is not None:
-        folder = Path(resume)
-        if not folder.is_dir():
-            raise RunFolderError(f"--resume {folder}: no such run folder")
-        lock = RF.RunLock(folder, tag=job).acquire()
-        try:
-            if not (folder / RF.LAST).is_file():
-                raise RunFolderError(
-                    f"--resume {folder}: no {RF.LAST} there, nothing to resume (did the run stop before its first "
-                    f"epoch ended, or is run.checkpoint false?); start it again with --run-dir {folder} --overwrite"
-                )
-            RF.remove_stale_temporaries(folder)
-        except BaseException:
-            lock.release()
-            raise
-        return _Claim(folder, True, lock, note, anchor)
-    folder = Path(run_dir) if run_dir is not None else _new_run_dir(cfg)
-    lock = RF.RunLock(folder, tag=job).acquire()
-    try:
-        if RF.holds_run(folder):
-            if not overwrite:
-                state = "a finished run" if (folder / RF.RESULT).is_file() else "a run"
-                raise RunFolderError(
-                    f"run folder {folder} already holds {state}; continue it with --resume {folder}, "
-                    "or replace it with --overwrite"
-                )
-            RF.clear_run(folder)
-        RF.remove_stale_temporaries(folder)
-        if job is not None:
-            RF.remember_elastic_run_dir(anchor, job, folder)
-    except BaseException:
-        lock.release()
-        raise
-    return _Claim(folder, False, lock, note, anchor)
 
 
 def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
@@ -301,7 +187,7 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
     start_epoch, best_acc, best_epoch, history = 0, -1.0, -1, []
     run_dir: Path | None = claim.run_dir
     if claim.resume:
-        start_epoch, best_acc, best_epoch, history = _resume(
+        start_epoch, best_acc, best_epoch, history = resume_run(
             cfg, env, device, run_dir, model, optimizer, scheduler, scaler, monitor, claim.note, verbose
         )
     elif env.is_main:
@@ -385,10 +271,10 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
             }
             if monitor is not None:
                 payload["monitor"] = monitor.state_dict()
-            # last.pt first: a kill before best.pt is written is repaired on resume (see _repair_best)
+            # last.pt first: a kill before best.pt is written is repaired on resume (resume.repair_best)
             save_checkpoint(run_dir / RF.LAST, payload)
             if is_best:
-                save_checkpoint(run_dir / RF.BEST, _best_payload(payload))
+                save_checkpoint(run_dir / RF.BEST, best_payload(payload))
         if verbose:
             _print_epoch(record, cfg.epochs)
         for cb in callbacks:
@@ -403,7 +289,7 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
             plot_step_accuracy(
                 ev["acc_step"],
                 ev["acc_cum"],
-                run_dir / RF.STEP_ACCURACY_PNG,
+                run_dir / "accuracy_per_step.png",
                 f"{cfg.name}: loss {cfg.loss.name}, T={cfg.T}",
             )
     history = logger.records if logger is not None else []
@@ -427,105 +313,6 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
         if os.environ.get("TORCHELASTIC_RUN_ID"):
             RF.forget_elastic_run_dir(claim.anchor, os.environ["TORCHELASTIC_RUN_ID"])
     return result
-
-
-def _best_payload(last: dict[str, Any]) -> dict[str, Any]:
-    return {"model": last["model"], "epoch": last["epoch"], "best_acc": last["best_acc"], "config": last["config"]}
-
-
-def _resume(cfg, env, device, run_dir, model, optimizer, scheduler, scaler, monitor, note, verbose):
-    """Load ``RUN/last.pt`` into the run's objects; apply or refuse config changes; repair best.pt.
-
-    Returns ``(start_epoch, best_acc, best_epoch, history)``.
-    """
-    path = run_dir / RF.LAST
-    ckpt = load_checkpoint(path, map_location=device)
-    for key in ("model", "optimizer", "scheduler", "scaler", "epoch", "best_acc", "rng"):
-        if key not in ckpt:
-            raise CheckpointError(f"{path}: not a SpikeForge training checkpoint (no {key!r})")
-    bad = find_nonfinite(ckpt["model"])
-    if bad is not None:
-        raise CheckpointError(
-            f"{path} holds {bad[1]} non-finite values in {bad[0]!r}: it cannot be resumed; start a new run"
-        )
-    applied, refused = resume_changes(_normalized(ckpt.get("config"), cfg), config_to_dict(cfg))
-    if refused:
-        key, old, new = refused[0]
-        more = f" (and {len(refused) - 1} more: {', '.join(k for k, _, _ in refused[1:])})" if len(refused) > 1 else ""
-        raise RunFolderError(
-            f"--resume {run_dir}: cannot change {key} ({old!r} -> {new!r}){more} in a run in progress, it would no "
-            "longer match its checkpoint; start a new run for it"
-        )
-    load_model_state(model, ckpt["model"], path)
-    fresh = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-    try:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: its optimiser state does not fit this model ({exc})") from None
-    if any(k.startswith(("optim.", "schedule.", "epochs")) for k in applied):
-        _reapply_hyperparameters(optimizer, scheduler, fresh)
-    if monitor is not None and "monitor" in ckpt:
-        monitor.load_state_dict(ckpt["monitor"])
-    rng = ckpt["rng"][env.rank] if env.rank < len(ckpt["rng"]) else ckpt["rng"][0]
-    set_rng_state(rng)
-    epoch, best_acc = ckpt["epoch"], ckpt["best_acc"]
-    best_epoch = ckpt.get("best_epoch", -1)
-    history = [r for r in RF.read_metrics(run_dir) if r[RF.EPOCH] <= epoch + 1]  # records count from 1
-    if env.is_main:
-        RF.write_records(run_dir, history)
-        best_epoch = _repair_best(run_dir, ckpt, best_epoch, verbose)
-        if applied:
-            RF.atomic_write_text(run_dir / RF.CONFIG, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-            RF.record_overrides(run_dir, epoch + 1, applied)
-        if verbose:
-            if note:
-                print(f"[spikeforge] {note} {run_dir} after epoch {epoch + 1}", flush=True)
-            for key, (old, new) in applied.items():
-                print(f"[spikeforge] --resume: {key} {old!r} -> {new!r} (recorded in {RF.OVERRIDES})", flush=True)
-    return epoch + 1, best_acc, best_epoch, history
-
-
-def _normalized(raw: Any, cfg: Config) -> dict[str, Any]:
-    """A checkpoint's config with the fields this version added filled with their defaults."""
-    if not isinstance(raw, dict):
-        return config_to_dict(cfg)
-    try:
-        return config_to_dict(config_from_dict(raw))
-    except SpikeForgeError:
-        return raw
-
-
-def _reapply_hyperparameters(optimizer, scheduler, fresh: list[dict[str, Any]]) -> None:
-    """Put the config's hyper-parameters back after loading an optimiser state (which restores the old ones)."""
-    for i, (group, new) in enumerate(zip(optimizer.param_groups, fresh)):
-        for key in ("weight_decay", "momentum", "betas", "nesterov"):
-            if key in new and key in group:
-                group[key] = new[key]
-        scheduler.base_lrs[i] = new["lr"]
-        group["initial_lr"] = new["lr"]
-        group["lr"] = new["lr"] * scheduler.lr_lambdas[i](scheduler.last_epoch)
-    scheduler._last_lr = [g["lr"] for g in optimizer.param_groups]
-
-
-def _repair_best(run_dir: Path, ckpt: dict[str, Any], best_epoch: int, verbose: bool) -> int:
-    """Make best.pt agree with last.pt after a kill between their writes (only last.pt's epoch can be missing)."""
-    path = run_dir / RF.BEST
-    best = None
-    if path.is_file():
-        try:
-            best = load_checkpoint(path)
-        except CheckpointError:
-            best = None  # damaged: rebuilt below when last.pt is the best epoch
-    if best_epoch < 0:  # a checkpoint from before best_epoch was recorded: infer it
-        stale = best is None or best.get("best_acc") != ckpt["best_acc"]
-        best_epoch = ckpt["epoch"] if stale else int(best.get("epoch", -1))
-    if best_epoch == ckpt["epoch"] and ckpt["best_acc"] >= 0 and (best is None or best.get("epoch") != best_epoch):
-        save_checkpoint(path, _best_payload(ckpt))
-        if verbose:
-            print(f"[spikeforge] {RF.BEST} was older than {RF.LAST} (interrupted write): rewritten", flush=True)
-    return best_epoch
 
 
 def _check_finite(model: nn.Module, epoch: int, loader, cfg: Config, run_dir: Path | None) -> None:
