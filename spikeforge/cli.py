@@ -1,7 +1,7 @@
 """The ``spikeforge`` command line.
 
-    spikeforge train [CONFIG] [--set a.b=c ...] [--resume RUN_DIR] [--run-dir DIR]
-    spikeforge eval RUN_DIR|CHECKPOINT [--data ROOT] [--set ...]
+    spikeforge train [CONFIG] [--set a.b=c ...] [--resume RUN_DIR] [--run-dir DIR [--overwrite]]
+    spikeforge eval RUN_DIR|CHECKPOINT [--data ROOT] [--set ...] [--trust-paths]
     spikeforge configs
     spikeforge data info|prepare DATASET --root DIR
     spikeforge analyze NAME ...
@@ -9,66 +9,47 @@
 
 ``CONFIG`` is a YAML path or the name of a shipped config (``spikeforge configs``); with no
 config, ``train`` runs the embedded default (digits, small conv SNN, learnable IMP + LTS,
-T=4). User errors print one line and exit non-zero; ``--debug`` shows the traceback.
+T=4). User errors (SpikeForge's own error classes, :data:`USER_ERRORS`, and a full or
+read-only disk) print one line and exit 2; anything else is a bug and keeps its traceback;
+``--debug`` shows the traceback of every error.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["main"]
+from .train.config import CONFIG_DIR, DEFAULT_CONFIG, resolve_config_path, shipped_configs
 
-CONFIG_DIR = Path(__file__).parent / "configs"
-DEFAULT_CONFIG = "digits_imp_lts"
-
-
-def resolve_config_path(name_or_path: str | None) -> Path:
-    """A YAML path, or a shipped config's name (with or without ``.yaml``)."""
-    from .train.config import ConfigError
-
-    if name_or_path is None:
-        return CONFIG_DIR / f"{DEFAULT_CONFIG}.yaml"
-    p = Path(name_or_path)
-    if p.is_file():
-        return p
-    shipped = CONFIG_DIR / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
-    if shipped.is_file():
-        return shipped
-    raise ConfigError(f"config {name_or_path!r} is neither a file nor a shipped config (see `spikeforge configs`)")
-
-
-def shipped_configs() -> list[tuple[str, str]]:
-    """``(name, description)`` of every shipped config, sorted by name."""
-    import yaml
-
-    out = []
-    for path in sorted(CONFIG_DIR.glob("*.yaml")):
-        raw = yaml.safe_load(path.read_text()) or {}
-        out.append((path.stem, str(raw.get("description", "")).strip()))
-    return out
+__all__ = ["CONFIG_DIR", "DEFAULT_CONFIG", "main", "resolve_config_path", "shipped_configs"]
 
 
 # ----------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train.config import load_config
+    from .errors import UserError
+    from .train import runfolder as RF
+    from .train.config import ConfigError, load_config
     from .train.engine import train
 
     if args.resume:
         run_dir = Path(args.resume)
-        if not (run_dir / "config.yaml").is_file():
-            from .train.config import ConfigError
-
-            raise ConfigError(f"--resume {run_dir}: no config.yaml there (is it a run folder?)")
+        if args.run_dir or args.overwrite:
+            raise UserError("--resume continues its own folder: it takes neither --run-dir nor --overwrite")
+        if not (run_dir / RF.CONFIG).is_file():
+            raise ConfigError(f"--resume {run_dir}: no {RF.CONFIG} there (is it a run folder?)")
         if args.config:
-            print("[spikeforge] --resume uses the run's own config.yaml; ignoring CONFIG", file=sys.stderr)
-        cfg = load_config(run_dir / "config.yaml", args.set)
+            print(f"[spikeforge] --resume uses the run's own {RF.CONFIG}; ignoring CONFIG", file=sys.stderr)
+        # overrides are applied or refused one by one against the checkpoint by the engine
+        cfg = load_config(run_dir / RF.CONFIG, args.set)
         train(cfg, resume=run_dir)
         return 0
+    if args.overwrite and not args.run_dir:
+        raise UserError("--overwrite needs --run-dir (a new run otherwise gets a new timestamped folder)")
     cfg = load_config(resolve_config_path(args.config), args.set)
-    train(cfg, run_dir=args.run_dir)
+    train(cfg, run_dir=args.run_dir, overwrite=args.overwrite)
     return 0
 
 
@@ -76,7 +57,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .train.evaluate import evaluate_run
 
     overrides = list(args.set) + ([f"data.root={args.data}"] if args.data else [])
-    evaluate_run(args.target, overrides=overrides, which=args.checkpoint)
+    evaluate_run(args.target, overrides=overrides, which=args.checkpoint, trust_paths=args.trust_paths)
     return 0
 
 
@@ -102,6 +83,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     p.add_argument("--run-dir", metavar="DIR", help="exact folder for this run (default out_dir/NAME-TIME)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --run-dir (without it, it is refused)"
+    )
     handlers["train"] = cmd_train
 
     p = sub.add_parser("eval", help="evaluate a run folder or checkpoint on its test set")
@@ -109,21 +93,36 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     p.add_argument("--data", metavar="ROOT", help="dataset root (overrides data.root)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint of a run folder")
+    p.add_argument(
+        "--trust-paths",
+        action="store_true",
+        help="use the paths in the checkpoint's config (data root, cache folders); off: only paths you give",
+    )
     handlers["eval"] = cmd_eval
 
     p = sub.add_parser("configs", help="list the shipped configs")
     handlers["configs"] = cmd_configs
 
-    for module, adder, runner in _PLUGINS:
-        try:
-            mod = __import__(f"spikeforge.{module}", fromlist=[adder, runner])
-        except ModuleNotFoundError:
-            continue
-        added = getattr(mod, adder)(sub)
+    # The area commands, imported explicitly: a missing or broken one fails loudly instead of vanishing.
+    from .analysis import cli as analysis_cli
+    from .data import cli as data_cli
+    from .monitor import cli as monitor_cli
+    from .report import cli as report_cli
+    from .reproduce import cli as reproduce_cli
+
+    area_commands: list[tuple[Callable, Callable]] = [
+        (analysis_cli.add_analyze_parser, analysis_cli.run_analyze),
+        (monitor_cli.add_energy_parser, monitor_cli.run_energy),
+        (data_cli.add_data_parser, data_cli.run_data),
+        (report_cli.add_report_parser, report_cli.run_report),
+        (reproduce_cli.add_reproduce_parser, reproduce_cli.run_reproduce),
+    ]
+    for add, run in area_commands:
+        added = add(sub)
         # adders return the names they added (or the sub-parser they created)
         names = [added.prog.split()[-1]] if isinstance(added, argparse.ArgumentParser) else list(added)
         for name in names:
-            handlers[name] = getattr(mod, runner)
+            handlers[name] = run
     return parser, handlers
 
 
@@ -131,16 +130,6 @@ def _version() -> str:
     from . import __version__
 
     return __version__
-
-
-# Sub-commands contributed by other modules: (module, add_parser(subparsers) -> names, run(args) -> int).
-_PLUGINS: list[tuple[str, str, str]] = [
-    ("analysis.cli", "add_analyze_parser", "run_analyze"),
-    ("monitor.cli", "add_energy_parser", "run_energy"),
-    ("data.cli", "add_data_parser", "run_data"),
-    ("report.cli", "add_report_parser", "run_report"),
-    ("reproduce.cli", "add_reproduce_parser", "run_reproduce"),
-]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,18 +143,36 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # user-facing errors: one line, no traceback unless --debug
         if args.debug or not _is_user_error(exc):
             raise
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"spikeforge: error: {msg}", file=sys.stderr)
+        print(f"spikeforge: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 
-def _is_user_error(exc: Exception) -> bool:
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """SpikeForge's own error classes: the only exceptions shown as one line (everything else is a bug)."""
+    from .data.errors import DataFormatError, DatasetNotFoundError
+    from .errors import SpikeForgeError
     from .neuron.nodes import NeuronParameterError
-    from .train.engine import TrainingDiverged
 
-    return isinstance(
-        exc, ValueError | FileNotFoundError | NotADirectoryError | NeuronParameterError | TrainingDiverged | ImportError
-    )
+    return (SpikeForgeError, DataFormatError, DatasetNotFoundError, NeuronParameterError)
+
+
+# The machine's faults, not SpikeForge's: a full disk or a read-only folder is reported in one line too.
+_ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    if isinstance(exc, _user_errors()):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, _user_errors()):
+        from .train.runfolder import os_error_message
+
+        return os_error_message(exc)
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 if __name__ == "__main__":

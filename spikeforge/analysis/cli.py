@@ -242,9 +242,10 @@ def _overhead(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _layer_curves(args: argparse.Namespace) -> dict[str, Any]:
+    from ..train.runfolder import METRICS
     from .plots import layer_series, load_metrics_jsonl, plot_layer_curves
 
-    path = args.metrics / "metrics.jsonl" if args.metrics.is_dir() else args.metrics
+    path = args.metrics / METRICS if args.metrics.is_dir() else args.metrics
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no metrics file")
     records = load_metrics_jsonl(path)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..train import runfolder as RF
 from .plots import integer_ticks, new_figure, save_figure
 from .sweep import epochs_to_reach, mean_std, metric_curve, run_one, stack_mean_std
 
@@ -179,7 +180,7 @@ def run_convergence(
     k = 0
     for T in Ts:
         for loss in losses:
-            entry: dict[str, list[list[float]]] = {"test/acc": [], "train/loss": [], "test/loss": []}
+            entry: dict[str, list[list[float]]] = {RF.TEST_ACC: [], RF.TRAIN_LOSS: [], RF.TEST_LOSS: []}
             for seed in seeds:
                 k += 1
                 raw = _derive(base, loss, T, seed, epochs)

@@ -7,7 +7,6 @@ without a display (``savefig`` renders with the Agg canvas).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -120,18 +119,10 @@ def integer_ticks(ax: Axes) -> None:
 
 # ---------------------------------------------------------------------- per-layer curves over epochs
 def load_metrics_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a ``metrics.jsonl`` file (one JSON object per line; blank lines skipped)."""
-    path = Path(path)
-    records = []
-    with path.open() as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not a JSON object ({e.msg})") from None
-    return records
+    """Read a ``metrics.jsonl`` file (the run folder's one reader: a torn final line is skipped)."""
+    from ..train.runfolder import read_metrics
+
+    return read_metrics(path)
 
 
 def layer_series(

@@ -35,8 +35,7 @@ __all__ = [
 def load_base_config(config: str | Path | None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """The raw mapping of ``config`` (a YAML path or a shipped config name; ``None`` = the default
     digits job) with ``key=value`` overrides applied (not yet validated)."""
-    from ..cli import resolve_config_path
-    from ..train.config import apply_overrides, read_yaml
+    from ..train.config import apply_overrides, read_yaml, resolve_config_path
 
     return apply_overrides(read_yaml(resolve_config_path(str(config) if config is not None else None)), list(overrides))
 
@@ -60,24 +59,25 @@ def run_one(
 
     Returns ``(per-epoch records, seconds, reused)``.
     """
+    from ..train import runfolder as RF
     from ..train.config import config_from_dict, config_to_dict
     from ..train.engine import TrainingDiverged, train
-    from ..train.logger import read_metrics
+    from ..train.runfolder import read_metrics
 
     cfg = config_from_dict(copy.deepcopy(raw))
     resolved = config_to_dict(cfg)
-    if not rerun and (run_dir / "result.json").is_file() and (run_dir / "config.yaml").is_file():
-        previous = yaml.safe_load((run_dir / "config.yaml").read_text())
+    if not rerun and (run_dir / RF.RESULT).is_file() and (run_dir / RF.CONFIG).is_file():
+        previous = yaml.safe_load((run_dir / RF.CONFIG).read_text())
         records = read_metrics(run_dir)
         if previous == resolved and len(records) == cfg.epochs:
             return records, 0.0, True
     if run_dir.exists():
         # a stale or different run: start it afresh (the engine appends to metrics.jsonl)
-        for name in ("metrics.jsonl", "result.json"):
+        for name in (RF.METRICS, RF.RESULT):
             (run_dir / name).unlink(missing_ok=True)
     t0 = time.time()
     try:
-        result = train(cfg, run_dir=run_dir, verbose=False)
+        result = train(cfg, run_dir=run_dir, overwrite=True, verbose=False)
     except TrainingDiverged as exc:
         if log is not None:
             log(f"  {run_dir.name}: diverged ({exc})")

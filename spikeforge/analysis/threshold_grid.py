@@ -101,12 +101,14 @@ def _derive(base: dict[str, Any], init: float, learned: bool, seed: int, epochs:
 
 def layer_names(records: Sequence[dict[str, Any]], metric: str = "dead_fraction") -> list[str]:
     """Neuron layers with a ``monitor/<layer>/<metric>`` key, in first-seen order (``all`` excluded)."""
+    from ..train.runfolder import parse_monitor_key
+
     names: list[str] = []
-    suffix = f"/{metric}"
     for r in records:
         for k in r:
-            if k.startswith("monitor/") and k.endswith(suffix):
-                layer = k[len("monitor/") : -len(suffix)]
+            parsed = parse_monitor_key(k)
+            if parsed is not None and parsed[1] == metric:
+                layer = parsed[0]
                 if layer != "all" and "/" not in layer and layer not in names:
                     names.append(layer)
     return names
@@ -182,13 +184,15 @@ CURVE_METRICS = ("dead_fraction", "train_dead_fraction", "firing_rate", "thresho
 
 
 def _curves(histories, layers, n_epochs) -> dict[tuple[float, str], dict[str, list[list[float]]]]:
+    from ..train.runfolder import TEST_ACC, monitor_key
+
     out = {}
     for key, runs in histories.items():
-        c: dict[str, list[list[float]]] = {"test/acc": [metric_curve(r, "test/acc", n_epochs) for r in runs]}
+        c: dict[str, list[list[float]]] = {"test/acc": [metric_curve(r, TEST_ACC, n_epochs) for r in runs]}
         for layer in [*layers, "all"]:
             for metric in CURVE_METRICS:
                 name = f"{layer}/{metric}"
-                values = [metric_curve(r, f"monitor/{name}", n_epochs) for r in runs]
+                values = [metric_curve(r, monitor_key(layer, metric), n_epochs) for r in runs]
                 if any(math.isfinite(v) for curve in values for v in curve):
                     c[name] = values
         out[key] = c

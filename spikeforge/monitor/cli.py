@@ -30,6 +30,7 @@ import yaml
 from torch import nn
 
 from ..encoding import direct
+from ..errors import SpikeForgeError
 from .energy import E_AC_PJ, E_MAC_PJ, energy_report, format_table
 
 __all__ = ["add_energy_parser", "make_sample_input", "resolve_model", "run_energy"]
@@ -54,6 +55,11 @@ def add_energy_parser(subparsers: argparse._SubParsersAction) -> list[str]:
     p.add_argument("--batches", type=int, default=4, help="test batches measured for TARGET (default 4)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint of a run folder")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for TARGET")
+    p.add_argument(
+        "--trust-paths",
+        action="store_true",
+        help="use the paths in a checkpoint's config (data root, cache folders); off: only paths you give",
+    )
     p.add_argument("--out", type=Path, help="folder for energy.json/csv (default: the run folder; none for a config)")
     p.add_argument("--model", help="a registered model name or 'package.module:function' (instead of TARGET)")
     p.add_argument(
@@ -158,13 +164,31 @@ def make_sample_input(kind: str, shape: tuple[int, ...] | None, rate: float = 0.
         return torch.ones(shape)
     path = Path(kind)
     if path.suffix == ".pt":
-        if not path.is_file():
-            raise FileNotFoundError(f"--input {path}: no such file")
-        x = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(f"--input {path}: expected a saved tensor, got {type(x).__name__}")
-        return x
+        return _load_input(path)
     raise ValueError(f"--input must be 'direct', 'rand', 'bernoulli', 'ones' or a .pt file, got {kind!r}")
+
+
+def _load_input(path: Path) -> torch.Tensor:
+    """A tensor saved with ``torch.save``, loaded weights-only; one-line errors for every way it can be wrong."""
+    from ..train.checkpoint import _reason
+
+    if not path.is_file():
+        raise FileNotFoundError(f"--input {path}: no such file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"--input {path}: the file is empty (0 bytes)")
+    try:
+        x = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated, foreign or hostile files
+        raise ValueError(f"--input {path}: cannot load it: {_reason(exc)}") from None
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"--input {path}: expected a saved tensor, got {type(x).__name__}")
+    if x.dim() < 3:
+        raise ValueError(f"--input {path}: expected a [T, B, ...] tensor, got shape {list(x.shape)}")
+    if not x.is_floating_point():
+        x = x.float()
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"--input {path}: the tensor holds NaN or inf values")
+    return x
 
 
 def run_energy(args: argparse.Namespace, build_model: ModelBuilder | None = None) -> int:
@@ -186,10 +210,14 @@ def run_energy(args: argparse.Namespace, build_model: ModelBuilder | None = None
             shape = _default_shape(args.model, args.T, args.batch)
         model = resolve_model(args.model, _parse_model_args(args.model_arg), build_model)
         x = make_sample_input(args.input, shape, args.rate, args.seed)
-        report = energy_report(
-            model, x, args.e_mac, args.e_ac, mac_layers=args.mac_layer, count_as_ac=not args.counts_as_mac
-        )
-    except (ValueError, FileNotFoundError) as e:
+        try:
+            report = energy_report(
+                model, x, args.e_mac, args.e_ac, mac_layers=args.mac_layer, count_as_ac=not args.counts_as_mac
+            )
+        except RuntimeError as exc:  # the forward pass on the user's input: a shape or dtype that does not fit
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"--input of shape {list(x.shape)} does not fit --model {args.model}: {first}") from None
+    except (ValueError, FileNotFoundError, SpikeForgeError) as e:
         if getattr(args, "debug", False):
             raise
         print(f"spikeforge energy: error: {e}", file=sys.stderr)
@@ -213,6 +241,7 @@ def _run_target(args: argparse.Namespace) -> int:
         batches=args.batches,
         which=args.checkpoint,
         overrides=args.set,
+        trust_paths=getattr(args, "trust_paths", False),
         e_mac=args.e_mac,
         e_ac=args.e_ac,
         mac_layers=args.mac_layer,

@@ -83,12 +83,16 @@ def energy_of_target(
     batches: int = 4,
     which: str = "best",
     overrides: list[str] | None = None,
+    trust_paths: bool = False,
     e_mac: float = E_MAC_PJ,
     e_ac: float = E_AC_PJ,
     mac_layers: list[str] | tuple[str, ...] = (),
     count_as_ac: bool = True,
 ) -> tuple[dict[str, Any], Path | None]:
     """The energy report of a run folder, checkpoint or config, and the run folder (``None`` for a config).
+
+    Paths in a checkpoint's config are used only with ``trust_paths`` or when ``overrides`` give
+    them (see :func:`spikeforge.train.evaluate.load_trained_model`).
 
     The report gets a ``"source"`` entry saying what was measured (checkpoint or config,
     dataset, model, T, number of test samples, trained or not).
@@ -99,19 +103,18 @@ def energy_of_target(
     if is_run_target(target):
         from ..train.evaluate import load_trained_model
 
-        model, cfg, info, loader, _, encoder, device, path = load_trained_model(target, overrides, which)
+        model, cfg, info, loader, _, encoder, device, path = load_trained_model(target, overrides, which, trust_paths)
         run_dir: Path | None = path.parent
         source = {"checkpoint": str(path), "trained": True}
     else:
-        from ..cli import resolve_config_path
         from ..neuron.nodes import materialize
-        from ..train.config import load_config
-        from ..train.engine import _seed_everything, resolve_device
+        from ..train.config import load_config, resolve_config_path
+        from ..train.runtime import resolve_device, seed_everything
 
         path = resolve_config_path(str(target))
         cfg = load_config(path, overrides)
         device = resolve_device(cfg.device)
-        _seed_everything(cfg.seed)  # the untrained weights the engine would start from
+        seed_everything(cfg.seed)  # the untrained weights the engine would start from
         info, _, loader = build_data(cfg)
         encoder = encoder_name(cfg, info)
         model = build_model_from_config(cfg, info.num_classes).to(device)

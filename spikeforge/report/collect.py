@@ -18,10 +18,12 @@ from typing import Any
 
 import yaml
 
+from ..train import runfolder as RF
+
 __all__ = ["Analysis", "RunData", "collect_run", "monitor_tables"]
 
 # Figures that have their own place in the report (not listed again under "analyses").
-ENGINE_FIGURES = {"curves.png", "accuracy_per_step.png"}
+ENGINE_FIGURES = {RF.CURVES_PNG, RF.STEP_ACCURACY_PNG}
 SKIP_DIRS = {"tensorboard", "runs", "__pycache__"}
 LAYER_METRICS = ("dead_fraction", "train_dead_fraction", "firing_rate", "weight_change")
 
@@ -66,7 +68,7 @@ class RunData:
     def monitor_record(self) -> dict[str, Any]:
         """The last per-epoch record that holds monitor keys (empty if the monitor was off)."""
         for r in reversed(self.records):
-            if any(k.startswith("monitor/") for k in r):
+            if any(RF.is_monitor_key(k) for k in r):
                 return r
         return {}
 
@@ -79,25 +81,14 @@ def _read_json(path: Path) -> Any:
 
 
 def _read_records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue  # a line cut short by a crash: the rest of the run is still worth showing
-        if isinstance(rec, dict):
-            records.append(rec)
-    return records
+    return RF.read_metrics(run_dir)  # a line cut short by a crash is skipped: the rest is still worth showing
 
 
 def _layer_figures(records: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
     """Per-layer curves (dead fraction, firing rate, weight change) drawn from the monitor's keys."""
     from ..analysis.plots import layer_series, plot_layer_curves
 
-    monitored = [{k: v for k, v in r.items() if k == "epoch" or k.startswith("monitor/")} for r in records]
+    monitored = [{k: v for k, v in r.items() if k == RF.EPOCH or RF.is_monitor_key(k)} for r in records]
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for metric in LAYER_METRICS:
@@ -173,7 +164,7 @@ def _analyses(run_dir: Path) -> list[Analysis]:
         rel = path.relative_to(run_dir)
         if len(rel.parts) > 3 or any(p in SKIP_DIRS for p in rel.parts[:-1]) or not path.is_file():
             continue
-        if path.suffix not in (".png", ".json") or path.name in ENGINE_FIGURES or path.name == "result.json":
+        if path.suffix not in (".png", ".json") or path.name in ENGINE_FIGURES or path.name == RF.RESULT:
             continue
         if rel.parts[0] == "plots" and path.name.startswith("layers_"):
             continue  # the monitor's layer curves, drawn afresh in their own section
@@ -213,8 +204,8 @@ def collect_run(run_dir: str | Path) -> RunData:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"no such run folder: {run_dir}")
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file() and not (run_dir / "metrics.jsonl").is_file():
+    config_path = run_dir / RF.CONFIG
+    if not config_path.is_file() and not (run_dir / RF.METRICS).is_file():
         raise FileNotFoundError(f"{run_dir}: no config.yaml or metrics.jsonl (is it a run folder?)")
     config_text = config_path.read_text() if config_path.is_file() else ""
     try:
@@ -222,11 +213,9 @@ def collect_run(run_dir: str | Path) -> RunData:
     except yaml.YAMLError:
         config = {}
     records = _read_records(run_dir)
-    result = _read_json(run_dir / "result.json") or {}
+    result = _read_json(run_dir / RF.RESULT) or {}
     energy = _read_json(run_dir / "energy.json")
-    step_png = (
-        (run_dir / "accuracy_per_step.png").read_bytes() if (run_dir / "accuracy_per_step.png").is_file() else None
-    )
+    step_png = (run_dir / RF.STEP_ACCURACY_PNG).read_bytes() if (run_dir / RF.STEP_ACCURACY_PNG).is_file() else None
     return RunData(
         run_dir=run_dir,
         config_text=config_text,
@@ -235,7 +224,7 @@ def collect_run(run_dir: str | Path) -> RunData:
         records=records,
         curves_png=_curves_png(run_dir, records),
         step_png=step_png,
-        layer_pngs=_layer_figures(records) if any(k.startswith("monitor/") for r in records for k in r) else [],
+        layer_pngs=_layer_figures(records) if any(RF.is_monitor_key(k) for r in records for k in r) else [],
         energy=energy if isinstance(energy, dict) and "layers" in energy else None,
         analyses=_analyses(run_dir),
     )
@@ -252,11 +241,10 @@ def monitor_tables(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[d
     neurons: dict[str, dict[str, Any]] = {}
     weights: dict[str, dict[str, Any]] = {}
     for key, value in record.items():
-        if not key.startswith("monitor/") or not isinstance(value, int | float):
+        parsed = RF.parse_monitor_key(key)
+        if parsed is None or not isinstance(value, int | float):
             continue
-        layer, _, metric = key[len("monitor/") :].rpartition("/")
-        if not layer:
-            continue
+        layer, metric = parsed
         table = weights if metric.startswith("weight_") else neurons
         table.setdefault(layer, {"layer": layer})[metric] = value
     rows = [r for name, r in neurons.items() if name != "all"]

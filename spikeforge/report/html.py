@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..train import runfolder as RF
 from .collect import RunData, monitor_tables
 
 __all__ = ["render_report"]
@@ -217,10 +218,10 @@ def _optim_summary(optim: dict[str, Any]) -> str:
 
 
 def _kpis(run: RunData) -> str:
-    res, last = run.result, next((r for r in reversed(run.records) if "test/acc" in r), {})
-    final = res.get("test_acc", last.get("test/acc"))
-    best = res.get("best_acc", max((r["test/acc"] for r in run.records if "test/acc" in r), default=None))
-    steps = res.get("acc_per_step") or last.get("test/acc_step") or []
+    res, last = run.result, next((r for r in reversed(run.records) if RF.TEST_ACC in r), {})
+    final = res.get("test_acc", last.get(RF.TEST_ACC))
+    best = res.get("best_acc", max((r[RF.TEST_ACC] for r in run.records if RF.TEST_ACC in r), default=None))
+    steps = res.get("acc_per_step") or last.get(RF.TEST_ACC_STEP) or []
     epochs_done = max((r.get("epoch", 0) for r in run.records), default=0)
     epochs_cfg = run.config.get("epochs")
     cards = [
@@ -233,12 +234,12 @@ def _kpis(run: RunData) -> str:
     if isinstance(res.get("seconds"), int | float):
         cards.append(("training time", _duration(res["seconds"]), ""))
     mon = run.monitor_record
-    if "monitor/all/firing_rate" in mon:
+    if RF.monitor_key("all", "firing_rate") in mon:
         cards.append(
             (
                 "firing rate",
-                _pct(mon["monitor/all/firing_rate"], 1),
-                f"dead neurons {_pct(mon.get('monitor/all/dead_fraction'), 1)}",
+                _pct(mon[RF.monitor_key("all", "firing_rate")], 1),
+                f"dead neurons {_pct(mon.get(RF.monitor_key('all', 'dead_fraction')), 1)}",
             )
         )
     if run.energy:
@@ -264,7 +265,7 @@ def _duration(seconds: float) -> str:
 def _curves_section(run: RunData) -> str:
     if run.curves_png is None:
         return ""
-    evaluated = [r for r in run.records if "test/acc" in r]
+    evaluated = [r for r in run.records if RF.TEST_ACC in r]
     lead = f"{len(run.records)} epochs logged, {len(evaluated)} evaluated on the test set."
     return (
         f'<section id="curves"><h2>Training curves</h2><p class="lead">{_e(lead)}</p>'
@@ -273,9 +274,9 @@ def _curves_section(run: RunData) -> str:
 
 
 def _steps_section(run: RunData) -> str:
-    last = next((r for r in reversed(run.records) if "test/acc_step" in r), {})
-    steps = run.result.get("acc_per_step") or last.get("test/acc_step")
-    cums = run.result.get("acc_cumulative") or last.get("test/acc_cum")
+    last = next((r for r in reversed(run.records) if RF.TEST_ACC_STEP in r), {})
+    steps = run.result.get("acc_per_step") or last.get(RF.TEST_ACC_STEP)
+    cums = run.result.get("acc_cumulative") or last.get(RF.TEST_ACC_CUM)
     if not steps:
         return ""
     rows = []

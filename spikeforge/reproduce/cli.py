@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import UserError
+
 __all__ = ["add_reproduce_parser", "run_reproduce"]
 
 
@@ -48,6 +50,6 @@ def run_reproduce(args: argparse.Namespace) -> int:
     if args.seeds is not None:
         budget = budget.with_seeds(args.seeds)
     if args.jobs is not None and args.jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        raise UserError(f"--jobs must be >= 1, got {args.jobs}")
     run_study(args.out, budget=budget, claims=args.claims or list(CLAIMS), jobs=args.jobs, threads=args.threads)
     return 0

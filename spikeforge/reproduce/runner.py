@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..train.runfolder import RESULT, TEST_ACC
+
 __all__ = ["Arm", "ArmResult", "arm_dir", "load_result", "run_arm", "run_arms", "set_threads"]
 
 
@@ -55,7 +57,7 @@ class ArmResult:
     diverged: bool = False
     reused: bool = False
 
-    def curve(self, key: str = "test/acc") -> list[float]:
+    def curve(self, key: str = TEST_ACC) -> list[float]:
         """``history[*][key]`` by epoch (NaN where missing)."""
         return [float(r[key]) if isinstance(r.get(key), int | float) else math.nan for r in self.history]
 
@@ -98,9 +100,9 @@ def _quiet_engine(keep_plots: bool) -> Iterator[None]:
 
 def load_result(run_dir: Path, name: str, reused: bool = True) -> ArmResult | None:
     """The :class:`ArmResult` of a finished run folder, or ``None`` when it is not finished."""
-    from ..train.logger import read_metrics
+    from ..train.runfolder import read_metrics
 
-    path = Path(run_dir) / "result.json"
+    path = Path(run_dir) / RESULT
     if not path.is_file():
         return None
     res = json.loads(path.read_text())
@@ -130,7 +132,7 @@ def run_arm(arm: Arm, runs_dir: Path, *, keep_plots: bool = False) -> ArmResult:
         shutil.rmtree(run_dir)
     from ..train.config import config_from_dict
     from ..train.engine import TrainingDiverged, train
-    from ..train.logger import read_metrics
+    from ..train.runfolder import read_metrics
 
     raw = copy.deepcopy(arm.config)
     raw.setdefault("name", arm.name)
@@ -141,7 +143,7 @@ def run_arm(arm: Arm, runs_dir: Path, *, keep_plots: bool = False) -> ArmResult:
             train(cfg, run_dir=run_dir, verbose=False)
         except TrainingDiverged as exc:
             records = read_metrics(run_dir)
-            accs = [r["test/acc"] for r in records if "test/acc" in r]
+            accs = [r[TEST_ACC] for r in records if TEST_ACC in r]
             summary = {
                 "diverged": True,
                 "message": str(exc),
@@ -150,7 +152,7 @@ def run_arm(arm: Arm, runs_dir: Path, *, keep_plots: bool = False) -> ArmResult:
                 "acc_per_step": [],
                 "seconds": time.time() - t0,
             }
-            (run_dir / "result.json").write_text(json.dumps(summary, indent=2))
+            (run_dir / RESULT).write_text(json.dumps(summary, indent=2))
     result = load_result(run_dir, arm.name, reused=False)
     assert result is not None, f"the engine wrote no result.json in {run_dir}"
     return result
@@ -210,10 +212,10 @@ def run_arms(
         unique.setdefault(d, arm)
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-    todo = [a for d, a in unique.items() if not (d / "result.json").is_file()]
+    todo = [a for d, a in unique.items() if not (d / RESULT).is_file()]
     results: dict[str, ArmResult] = {}
     for d, arm in unique.items():
-        if (d / "result.json").is_file():
+        if (d / RESULT).is_file():
             loaded = load_result(d, arm.name)
             assert loaded is not None
             results[arm.name] = loaded

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..errors import UserError
 from .claims import CLAIMS
 from .report import ClaimReport, write_claim, write_summary
 from .runner import run_arms
@@ -59,7 +60,7 @@ def run_study(
         budget = BUDGETS[budget]
     unknown = sorted(set(claims) - set(CLAIMS))
     if unknown:
-        raise ValueError(f"unknown claim(s) {unknown}; choose from {sorted(CLAIMS)}")
+        raise UserError(f"unknown claim(s) {unknown}; choose from {sorted(CLAIMS)}")
     selected = [CLAIMS[n] for n in sorted(set(claims))]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

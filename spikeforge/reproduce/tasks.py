@@ -33,6 +33,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import UserError
 from ..neuron.presets import neuron_preset
 from .data import MNIST1D_STATIC
 
@@ -126,7 +127,7 @@ class Budget:
     def with_seeds(self, n: int) -> Budget:
         """The same budget with seeds ``0..n-1``."""
         if n < 1:
-            raise ValueError(f"--seeds must be >= 1, got {n}")
+            raise UserError(f"--seeds must be >= 1, got {n}")
         return dataclasses.replace(self, seeds=tuple(range(n)))
 
 

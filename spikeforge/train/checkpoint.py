@@ -9,8 +9,11 @@ Everything is stored as tensors and plain Python values so that ``torch.load`` c
 
 from __future__ import annotations
 
+import math
 import os
+import pickle
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,21 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["get_rng_state", "load_checkpoint", "save_checkpoint", "set_rng_state"]
+from ..errors import MissingFileError, RunFolderError, SpikeForgeError
+
+__all__ = [
+    "CheckpointError",
+    "find_nonfinite",
+    "get_rng_state",
+    "load_checkpoint",
+    "load_model_state",
+    "save_checkpoint",
+    "set_rng_state",
+]
+
+
+class CheckpointError(SpikeForgeError, ValueError):
+    """A checkpoint file is empty, truncated, not a weights-only file, or does not fit the model."""
 
 
 def get_rng_state() -> dict[str, Any]:
@@ -53,27 +70,104 @@ def _to_lists(x: Any) -> Any:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically: a crash leaves the old file or the new one, never half of one."""
+    """Write ``payload`` to ``path`` atomically: a crash leaves the old file or the new one, never half of one.
+
+    A failed write (disk full, read-only folder) removes its temporary file, leaves the old
+    checkpoint as it was and raises :class:`~spikeforge.errors.RunFolderError` with one line.
+    """
+    from .runfolder import os_error_message
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise RunFolderError(os_error_message(exc, path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise RunFolderError(os_error_message(exc, path) + "; the previous file is kept") from None
         raise
 
 
+def _reason(exc: BaseException) -> str:
+    """The informative line of a ``torch.load`` failure (the weights-only unpickler buries it mid-message)."""
+    text = str(exc).strip()
+    if isinstance(exc, pickle.UnpicklingError) or "weights only load failed" in text.lower():
+        for line in text.splitlines():
+            if re.search(r"unsupported global|weightsunpickler error|not an allowed global", line, re.IGNORECASE):
+                line = line.strip().removeprefix("WeightsUnpickler error:").strip()
+                return f"it is not a plain weights file ({line}); checkpoints are loaded without running their code"
+        return "it is not a plain weights file; checkpoints are loaded without running their code"
+    first = next((line for line in text.splitlines() if line.strip()), "").split(". ")[0]
+    if "central directory" in first or isinstance(exc, EOFError | KeyError):
+        return f"the file is truncated or corrupt ({type(exc).__name__}{': ' + first[:160] if first else ''})"
+    return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; one-line errors for missing or corrupt files."""
+    """Load a checkpoint with ``weights_only=True``; one-line :class:`CheckpointError` for empty,
+    truncated, foreign or hostile files (naming the real reason, e.g. an unsupported global)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise MissingFileError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror}") from None
+    if size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): its write was interrupted or the copy failed")
+    try:
+        out = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
-        raise ValueError(f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(f"cannot load checkpoint {path}: {_reason(exc)}") from None
+    if not isinstance(out, dict):
+        raise CheckpointError(f"cannot load checkpoint {path}: it holds a {type(out).__name__}, not a mapping")
+    return out
+
+
+def load_model_state(model: torch.nn.Module, state: Any, path: str | Path) -> None:
+    """``model.load_state_dict(state)`` with a one-line :class:`CheckpointError` when they do not fit."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: the checkpoint holds no model state")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k}: checkpoint {list(state[k].shape)}, model {list(own[k].shape)}"
+        for k in own
+        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    problems = (
+        [f"size mismatch for {s}" for s in shapes]
+        + [f"missing {k}" for k in missing]
+        + [f"unexpected {k}" for k in unexpected]
+    )
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CheckpointError(
+            f"{path} does not fit the model its config builds: {problems[0]}{more}; "
+            "was the config changed after this checkpoint was written?"
+        )
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path} does not fit the model: {str(exc).strip().splitlines()[-1].strip()}") from None
+
+
+def find_nonfinite(tensors: dict[str, Any]) -> tuple[str, int, int] | None:
+    """The first floating tensor of ``{name: tensor}`` holding NaN or inf: ``(name, bad count, numel)``."""
+    for name, t in tensors.items():
+        if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex()) and t.numel():
+            finite = torch.isfinite(t)
+            if not bool(finite.all()):
+                return name, int((~finite).sum()), t.numel()
+        elif isinstance(t, float) and not math.isfinite(t):
+            return name, 1, 1
+    return None

@@ -7,21 +7,25 @@ overrides ``--set a.b=c`` are applied before validation; values are parsed as YA
 (``--set optim.lr=0.01``, ``--set neuron.imp=null``, ``--set data.options.window=3``).
 
 Sections whose keys belong to another component (``neuron``, ``model.options``,
-``data.options``, ``loss.options``) are free mappings here and are validated by that
-component (the neuron factory, the model and dataset registries, the loss class) when
-the run is built, with the same kind of one-line error.
+``data.options``, ``loss.options``) are free mappings in the dataclasses and are checked at
+load time against that component's registry (the neuron factory, the model and dataset
+registries, the loss classes), before any data is built, with the same kind of one-line
+error. Numbers must be finite; learning rates, thresholds and schedule values positive.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from ..errors import UserError
 
 __all__ = [
     "AugmentConfig",
@@ -37,10 +41,14 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "load_config",
+    "resolve_config_path",
+    "resume_changes",
+    "shipped_configs",
+    "validate_components",
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A bad configuration: the message names the field and what is allowed."""
 
 
@@ -72,7 +80,7 @@ class DataConfig:
 
     name: str = "digits"
     root: str | None = None
-    encoder: Literal["auto", "direct", "poisson", "sequence"] = "auto"
+    encoder: str = "auto"  # "auto" or a name of spikeforge.encoding.ENCODERS (checked at load)
     batch_size: int = 64
     eval_batch_size: int | None = None
     num_workers: int = 0
@@ -82,9 +90,10 @@ class DataConfig:
 
 @dataclasses.dataclass
 class LossConfig:
-    """``name``: ``sdt`` | ``tet`` | ``tet_s`` | ``lts`` | ``spike_rate``; ``options``: its kwargs."""
+    """``name``: a loss of ``spikeforge.losses.LOSSES`` (``sdt``, ``tet``, ``tet_s``, ``lts``, ``spike_rate``);
+    ``options``: its keyword arguments."""
 
-    name: Literal["sdt", "tet", "tet_s", "lts", "spike_rate"] = "lts"
+    name: str = "lts"
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -192,11 +201,26 @@ class Config:
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.data.batch_size >= 1, "data.batch_size must be >= 1"),
             (self.data.num_workers >= 0, "data.num_workers must be >= 0"),
+            (
+                self.data.eval_batch_size is None or self.data.eval_batch_size >= 1,
+                "data.eval_batch_size must be >= 1 or null",
+            ),
             (self.optim.lr > 0, "optim.lr must be > 0"),
+            (self.optim.neuron_lr is None or self.optim.neuron_lr > 0, "optim.neuron_lr must be > 0 or null"),
             (self.optim.weight_decay >= 0, "optim.weight_decay must be >= 0"),
+            (self.optim.momentum >= 0, "optim.momentum must be >= 0"),
+            (all(0 <= b < 1 for b in self.optim.betas), "optim.betas must be in [0, 1)"),
             (self.optim.grad_clip is None or self.optim.grad_clip > 0, "optim.grad_clip must be > 0 or null"),
             (self.schedule.warmup_epochs >= 0, "schedule.warmup_epochs must be >= 0"),
+            (self.schedule.warmup_start_factor > 0, "schedule.warmup_start_factor must be > 0"),
+            (self.schedule.min_lr >= 0, "schedule.min_lr must be >= 0"),
+            (self.schedule.step_size >= 1, "schedule.step_size must be >= 1"),
+            (self.schedule.gamma > 0, "schedule.gamma must be > 0"),
             (self.run.eval_every >= 1, "run.eval_every must be >= 1"),
+            (
+                self.run.max_steps_per_epoch is None or self.run.max_steps_per_epoch >= 1,
+                "run.max_steps_per_epoch must be >= 1 or null",
+            ),
             (self.run.threads is None or self.run.threads >= 1, "run.threads must be >= 1 or null"),
             (0 <= self.augment.mix_prob <= 1, "augment.mix_prob must be in [0, 1]"),
             (self.augment.mixup >= 0 and self.augment.cutmix >= 0, "augment.mixup/cutmix must be >= 0"),
@@ -246,6 +270,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return _convert(value, a, where)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(errors) == 1 and "finite" in errors[0]:  # the one number arm, e.g. `float | None` given NaN
+            raise ConfigError(errors[0])
         raise ConfigError(f"{where} must be {_type_name(tp)}, got {value!r}")
     if origin is list:
         if not isinstance(value, list):
@@ -272,11 +298,13 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
-                pass
+                value = value  # not a number: reported below
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -300,7 +328,140 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     """Validate a plain mapping into a :class:`Config` (raises :class:`ConfigError`)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"a config must be a mapping at the top level, got {type(raw).__name__}")
-    return _build(Config, raw, "").validate()
+    return validate_components(_build(Config, raw, "").validate())
+
+
+def _numbers(node: Any, where: str):
+    """``(dotted key, number)`` of every int/float leaf of a nested mapping."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _numbers(v, f"{where}.{k}")
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            yield from _numbers(v, f"{where}[{i}]")
+    elif isinstance(node, int | float) and not isinstance(node, bool):
+        yield where, node
+
+
+def validate_components(cfg: Config) -> Config:
+    """Check the free sections against their registries, before any data or model is built.
+
+    ``model.name`` / ``model.options`` against the model registry, ``neuron`` against the
+    neuron factory (built once: its own checks, e.g. ``tau > 1``, run now), ``data.name`` /
+    ``data.options`` against the dataset registry, ``loss.name`` / ``loss.options`` against the
+    loss classes. Numbers in ``neuron``, ``model.options`` and ``data.options`` must be finite; a
+    numeric ``v_threshold`` positive.
+    """
+    from ..data.registry import dataset_info
+    from ..losses import LOSSES
+    from ..models.registry import model_info
+
+    # loss.options are left to the loss: a NaN there is the suite's way to make the loss itself diverge
+    for section in ("neuron", "model.options", "data.options"):
+        node = cfg.neuron if section == "neuron" else getattr(cfg, section.split(".")[0]).options
+        for key, value in _numbers(node, section):
+            if not math.isfinite(value):
+                raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    for key, value in _numbers(cfg.neuron, "neuron"):
+        if key.rsplit(".", 1)[-1].startswith("v_threshold") and value <= 0:
+            raise ConfigError(f"{key} must be > 0, got {value!r}")
+    try:
+        info = model_info(cfg.model.name)
+    except ValueError as exc:
+        raise ConfigError(f"model.name: {exc}") from None
+    allowed = info.options()
+    unknown = sorted(set(cfg.model.options) - set(allowed))
+    if unknown:
+        raise ConfigError(f"model.options: model {cfg.model.name!r} has no option {unknown}; allowed: {allowed}")
+    if cfg.neuron:
+        from ..neuron.factory import build_neuron
+
+        try:
+            build_neuron(cfg.neuron)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"neuron: {exc}") from None
+    try:
+        data = dataset_info(cfg.data.name)
+    except ValueError as exc:
+        raise ConfigError(f"data.name: {exc}") from None
+    unknown = sorted(set(cfg.data.options) - set(data.options()))
+    if unknown:
+        raise ConfigError(f"data.options: dataset {cfg.data.name!r} has no option {unknown}; allowed: {data.options()}")
+    from ..encoding import ENCODERS
+
+    if cfg.data.encoder != "auto" and cfg.data.encoder not in ENCODERS:
+        raise ConfigError(f"data.encoder must be one of {['auto', *ENCODERS]}, got {cfg.data.encoder!r}")
+    if cfg.loss.name not in LOSSES:
+        raise ConfigError(f"loss.name must be one of {list(LOSSES)}, got {cfg.loss.name!r}")
+    import inspect
+
+    params = inspect.signature(LOSSES[cfg.loss.name].__init__).parameters
+    allowed = [p for p in params if p != "self"]
+    unknown = sorted(set(cfg.loss.options) - set(allowed))
+    if unknown:
+        raise ConfigError(f"loss.options {unknown} not accepted by {cfg.loss.name!r}; allowed: {allowed}")
+    return cfg
+
+
+# Fields a --resume may change: they do not change what the checkpoint holds. Prefixes match whole keys.
+RESUMABLE = (
+    "name",
+    "description",
+    "epochs",
+    "device",
+    "out_dir",
+    "optim.lr",
+    "optim.neuron_lr",
+    "optim.weight_decay",
+    "optim.momentum",
+    "optim.nesterov",
+    "optim.betas",
+    "optim.grad_clip",
+    "schedule",
+    "augment",
+    "data.root",
+    "data.num_workers",
+    "data.eval_batch_size",
+    "run.eval_every",
+    "run.checkpoint",
+    "run.progress",
+    "run.max_steps_per_epoch",
+    "run.deterministic",
+    "run.threads",
+    "run.plots",
+)
+
+
+def _flatten(node: Any, where: str = "") -> dict[str, Any]:
+    if isinstance(node, dict) and node:
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_flatten(v, f"{where}.{k}" if where else str(k)))
+        return out
+    return {where: node}
+
+
+def resume_changes(
+    old: dict[str, Any], new: dict[str, Any]
+) -> tuple[dict[str, tuple[Any, Any]], list[tuple[str, Any, Any]]]:
+    """Compare a checkpoint's config with the config of its resume.
+
+    Returns ``(applied, refused)``: ``{key: (old, new)}`` for changes a resume applies (see
+    :data:`RESUMABLE`) and ``[(key, old, new)]`` for changes it must refuse (the model, the
+    data, the loss, ``T``, the seed, ...: they would no longer match the checkpoint).
+    """
+    a, b = _flatten(old), _flatten(new)
+    applied: dict[str, tuple[Any, Any]] = {}
+    refused: list[tuple[str, Any, Any]] = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if va == vb:
+            continue
+        if any(key == r or key.startswith(r + ".") for r in RESUMABLE):
+            applied[key] = (va, vb)
+        else:
+            refused.append((key, va, vb))
+    return applied, refused
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:
@@ -354,6 +515,32 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: a config must be a mapping at the top level")
     return raw
+
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = "digits_imp_lts"
+
+
+def resolve_config_path(name_or_path: str | None) -> Path:
+    """A YAML path, or a shipped config's name (with or without ``.yaml``); ``None``: the default config."""
+    if name_or_path is None:
+        return CONFIG_DIR / f"{DEFAULT_CONFIG}.yaml"
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    shipped = CONFIG_DIR / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
+    if shipped.is_file():
+        return shipped
+    raise ConfigError(f"config {name_or_path!r} is neither a file nor a shipped config (see `spikeforge configs`)")
+
+
+def shipped_configs() -> list[tuple[str, str]]:
+    """``(name, description)`` of every shipped config, sorted by name."""
+    out = []
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text()) or {}
+        out.append((path.stem, str(raw.get("description", "")).strip()))
+    return out
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -3,6 +3,12 @@
 Launch with ``torchrun --nproc_per_node=N -m spikeforge train CONFIG``: torchrun sets
 ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; the process group uses NCCL on CUDA and gloo
 on CPU. Nothing here is home-made beyond reading those variables.
+
+Collectives go through :func:`all_reduce_sum`, :func:`all_gather_tensor` and
+:func:`broadcast_object`: NCCL only accepts tensors on the current CUDA device, so a CPU
+tensor (a counter, a checksum) is staged on :func:`backend_device` and copied back; under
+gloo everything stays on the CPU. Nothing else in the engine calls ``torch.distributed``
+collectives on tensors directly.
 """
 
 from __future__ import annotations
@@ -14,7 +20,17 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistEnv", "all_reduce_sum", "check_in_sync", "cleanup", "setup"]
+__all__ = [
+    "DistEnv",
+    "all_gather_tensor",
+    "all_reduce_sum",
+    "backend_device",
+    "broadcast_object",
+    "check_in_sync",
+    "cleanup",
+    "is_initialized",
+    "setup",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +54,30 @@ def setup(device: torch.device | None = None) -> DistEnv:
     env = DistEnv(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
     if env.enabled and not dist.is_initialized():
         backend = "nccl" if (device is not None and device.type == "cuda") else "gloo"
-        dist.init_process_group(backend=backend)
+        store = _restart_store(env)
+        if store is None:
+            dist.init_process_group(backend=backend)
+        else:
+            dist.init_process_group(backend=backend, store=store, rank=env.rank, world_size=env.world_size)
     return env
+
+
+def _restart_store(env: DistEnv):
+    """After an elastic restart, the agent's store still holds the previous attempt's keys (the ranks' addresses):
+    a rank that reads one before its peer rewrites it connects to a dead process. A prefix per attempt avoids it."""
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    if attempt in ("", "0") or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    import datetime
+
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        env.world_size,
+        is_master=False,
+        timeout=datetime.timedelta(minutes=10),
+    )
+    return dist.PrefixStore(f"/spikeforge/attempt_{attempt}", store)
 
 
 def cleanup() -> None:
@@ -47,11 +85,53 @@ def cleanup() -> None:
         dist.destroy_process_group()
 
 
+def is_initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def backend_device() -> torch.device:
+    """Where a collective's tensors must live: the current CUDA device under NCCL, else the CPU (gloo)."""
+    if is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _staged(t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself when it is on the backend's device, else a copy there (contiguous either way)."""
+    device = backend_device()
+    if t.device == device and t.is_contiguous():
+        return t
+    return t.detach().to(device).contiguous()
+
+
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """Sum ``t`` over ranks (identity without a process group)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    """Sum ``t`` over ranks in place (identity without a process group); ``t`` may live on any device."""
+    if is_initialized():
+        buf = _staged(t)
+        dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+        if buf is not t:
+            t.copy_(buf)
     return t
+
+
+def all_gather_tensor(t: torch.Tensor) -> list[torch.Tensor]:
+    """Every rank's ``t`` (same shape on all ranks), on ``t``'s device; ``[t]`` without a process group."""
+    if not is_initialized():
+        return [t]
+    buf = _staged(t)
+    gathered = [torch.empty_like(buf) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, buf)
+    return [g.to(t.device) for g in gathered]
+
+
+def broadcast_object(obj: object, src: int = 0) -> object:
+    """Rank ``src``'s ``obj`` on every rank (``obj`` itself without a process group)."""
+    if not is_initialized():
+        return obj
+    box = [obj]
+    # object collectives stage their bytes on the current CUDA device themselves under NCCL
+    dist.broadcast_object_list(box, src=src, device=backend_device())
+    return box[0]
 
 
 @torch.no_grad()
@@ -60,10 +140,8 @@ def check_in_sync(model: nn.Module) -> float:
     checksum = torch.zeros((), dtype=torch.float64)
     for p in model.parameters():
         checksum += p.detach().double().sum().cpu()
-    if dist.is_available() and dist.is_initialized():
-        gathered = [torch.zeros_like(checksum) for _ in range(dist.get_world_size())]
-        dist.all_gather(gathered, checksum)
-        values = [g.item() for g in gathered]
+    if is_initialized():
+        values = [g.item() for g in all_gather_tensor(checksum)]
         if any(v != values[0] for v in values):
             raise RuntimeError(f"ranks hold different parameters after training: checksums {values}")
     return checksum.item()

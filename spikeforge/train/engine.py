@@ -4,30 +4,35 @@ Per epoch it trains (progress bar with loss, accuracy and samples/s), evaluates 
 of the loss's readout plus the accuracy at every time step), logs metrics, plots curves and
 writes ``last.pt`` (and ``best.pt``) atomically. ``train(cfg, resume=RUN_DIR)`` continues a
 run exactly where its last checkpoint left it. Under ``torchrun`` it trains with DDP.
+
+Nothing is lost or overwritten silently: one process owns a run folder at a time (its
+lock, see :mod:`.runfolder`); a new run into a folder that holds one needs ``overwrite``;
+a checkpoint is written only when every parameter and gradient is finite; an elastic
+restart (``torchrun --max-restarts``) resumes from the run's ``last.pt`` by itself; a
+resume that changes the config applies or refuses each change and records it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
-import json
 import math
-import random
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 from torch import nn
 
+from ..errors import SpikeForgeError, UserError
 from ..neuron.nodes import materialize
 from ..timelayout import set_time_steps
 from . import distributed as D
+from . import runfolder as RF
 from .builders import (
     build_data,
     build_loss_from_config,
@@ -37,17 +42,25 @@ from .builders import (
     encoder_name,
     init_from_state_dict,
 )
-from .checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
-from .config import Config, ConfigError, config_to_dict
-from .logger import MetricsLogger, read_metrics
+from .checkpoint import (
+    find_nonfinite,
+    get_rng_state,
+    save_checkpoint,
+)
+from .config import Config, config_to_dict
+from .logger import MetricsLogger
 from .mix import mix_batch
 from .optim import build_optimizer, build_scheduler
+from .resume import RunClaim, best_payload, claim_run_folder, resume_run
+from .runtime import autocast as _runtime_autocast
+from .runtime import local_rank as _local_rank
+from .runtime import resolve_device, seed_everything, torch_settings
 
 __all__ = ["RunResult", "TrainingDiverged", "evaluate", "resolve_device", "train"]
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+class TrainingDiverged(SpikeForgeError, RuntimeError):
+    """The loss, a parameter or a gradient became NaN or infinite (no checkpoint holding it is written)."""
 
 
 @dataclasses.dataclass
@@ -64,32 +77,11 @@ class RunResult:
     history: list[dict[str, Any]]
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use device: cpu or auto")
-    return device
-
-
 def _autocast(cfg: Config, device: torch.device):
-    if cfg.precision == "fp32":
-        return contextlib.nullcontext()
-    if cfg.precision == "fp16" and device.type != "cuda":
-        raise ConfigError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
-    dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return _runtime_autocast(cfg.precision, device)
 
 
-def _new_run_dir(cfg: Config) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(cfg.out_dir) / f"{cfg.name}-{stamp}"
-    run_dir, k = base, 1
-    while run_dir.exists():
-        k += 1
-        run_dir = base.with_name(f"{base.name}-{k}")
-    return run_dir
+_seed_everything = seed_everything  # the name analyses and tests import
 
 
 @torch.no_grad()
@@ -121,10 +113,12 @@ def evaluate(
             ]
         )
         sums = batch.double() if sums is None else sums + batch.double()
-    if sums is None:
-        raise ValueError("the evaluation set is empty")
+    if sums is None:  # an empty shard (fewer samples than ranks) still takes part in the reduction
+        sums = torch.zeros(3 + 2 * T, dtype=torch.float64, device=device)
     D.all_reduce_sum(sums)
     n = sums[2].item()
+    if n == 0:
+        raise UserError("the evaluation set is empty")
     Tn = (len(sums) - 3) // 2
     return {
         "loss": sums[0].item() / n,
@@ -140,6 +134,7 @@ def train(
     *,
     resume: str | Path | None = None,
     run_dir: str | Path | None = None,
+    overwrite: bool = False,
     callbacks: list[Callable[[int, dict[str, Any]], None]] | None = None,
     verbose: bool = True,
 ) -> RunResult:
@@ -147,37 +142,43 @@ def train(
 
     Args:
         cfg: the validated configuration.
-        resume: a run folder to continue from its ``last.pt`` (its config is ``cfg``).
+        resume: a run folder to continue from its ``last.pt``. ``cfg`` may differ from the
+            checkpoint's config only in fields a resume can change (``epochs``, learning rates,
+            schedule, ...; see :func:`~.config.resume_changes`): those are applied and recorded in
+            ``overrides.jsonl`` and ``config.yaml``; any other change is refused.
         run_dir: an exact folder for a new run (default ``out_dir/NAME-TIMESTAMP``).
+        overwrite: replace the run already in ``run_dir`` (without it such a folder is refused).
         callbacks: functions ``f(epoch, record)`` called after every epoch (epoch 0-based).
         verbose: print epoch summaries and the final result (rank 0).
+
+    Process-wide torch settings (``run.threads``, ``run.deterministic``) are restored on return.
     """
     t_start = time.time()
-    if cfg.run.threads is not None:
-        torch.set_num_threads(cfg.run.threads)
     device = resolve_device(cfg.device, _local_rank())
-    env = D.setup(device)
-    try:
-        return _train(cfg, env, device, resume, run_dir, callbacks or [], verbose and env.is_main, t_start)
-    finally:
-        D.cleanup()
+    with torch_settings(cfg.run.threads, cfg.run.deterministic):
+        env = D.setup(device)
+        claim: RunClaim | None = None
+        try:
+            claim = claim_run_folder(cfg, env, resume, run_dir, overwrite)
+            return _train(cfg, env, device, claim, callbacks or [], verbose and env.is_main, t_start)
+        finally:
+            if claim is not None and claim.lock is not None:
+                claim.lock.release()
+            D.cleanup()
 
 
-def _local_rank() -> int:
-    import os
-
-    return int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> RunResult:
+def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if cfg.run.deterministic:
-        torch.use_deterministic_algorithms(True)
     _seed_everything(cfg.seed)
-    if resume is None:
+    if not claim.resume:
         check_init_from(cfg)  # before the data, which can take minutes to index
     info, train_loader, test_loader = build_data(cfg, env.rank, env.world_size)
+    for split, loader in (("train", train_loader), ("test", test_loader)):
+        if len(loader.dataset) == 0:  # found now, not after a training epoch
+            raise UserError(
+                f"dataset {cfg.data.name!r}: the {split} split is empty (0 samples); check data.root and data.options"
+            )
     encoder = encoder_name(cfg, info)
     model = build_model_from_config(cfg, info.num_classes).to(device)
     set_time_steps(model, cfg.T)  # a [B, T, ...] batch reaching a neuron fails with one line, not a wrong T
@@ -185,7 +186,7 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
     # Lazily shaped neuron parameters must exist before the optimiser, checkpoint loading and DDP.
     sample_x, _ = next(iter(torch.utils.data.DataLoader(train_loader.dataset, batch_size=1)))
     materialize(model, encode_batch(sample_x.to(device), encoder, cfg.T))
-    if cfg.model.init_from and resume is None:
+    if cfg.model.init_from and not claim.resume:
         init_from_state_dict(model, cfg.model.init_from)
     if cfg.run.sync_bn and env.enabled:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -198,26 +199,14 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
     # Data order and augmentation differ per rank; the model was built identically on all ranks.
     _seed_everything(cfg.seed + env.rank)
 
-    start_epoch, best_acc, history = 0, -1.0, []
-    if resume is not None:
-        run_dir = Path(resume)
-        ckpt = load_checkpoint(run_dir / "last.pt", map_location=device)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        if monitor is not None and "monitor" in ckpt:
-            monitor.load_state_dict(ckpt["monitor"])
-        rng = ckpt["rng"][env.rank] if env.rank < len(ckpt["rng"]) else ckpt["rng"][0]
-        set_rng_state(rng)
-        start_epoch, best_acc = ckpt["epoch"] + 1, ckpt["best_acc"]
-        history = [r for r in read_metrics(run_dir) if r["epoch"] <= ckpt["epoch"] + 1]  # records count from 1
-        if env.is_main:
-            (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+    start_epoch, best_acc, best_epoch, history = 0, -1.0, -1, []
+    run_dir: Path | None = claim.run_dir
+    if claim.resume:
+        start_epoch, best_acc, best_epoch, history = resume_run(
+            cfg, env, device, run_dir, model, optimizer, scheduler, scaler, monitor, claim.note, verbose
+        )
     elif env.is_main:
-        run_dir = Path(run_dir) if run_dir is not None else _new_run_dir(cfg)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        RF.atomic_write_text(run_dir / RF.CONFIG, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     if not env.is_main:
         run_dir = None
 
@@ -259,28 +248,29 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
                 verbose,
                 scheduler,
             )
-        record: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **tr}
+        _check_finite(model, epoch, train_loader, cfg, run_dir if cfg.run.checkpoint else None)
+        record: dict[str, Any] = {RF.EPOCH: epoch + 1, RF.LR: optimizer.param_groups[0]["lr"], **tr}
         if (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.epochs:
             with monitor.evaluation() if monitor is not None else contextlib.nullcontext():
                 ev = evaluate(model, test_loader, loss_fn, encoder, cfg.T, device, autocast)
             record.update(
                 {
-                    "test/loss": ev["loss"],
-                    "test/acc": ev["acc"],
-                    "test/acc_step": ev["acc_step"],
-                    "test/acc_cum": ev["acc_cum"],
+                    RF.TEST_LOSS: ev["loss"],
+                    RF.TEST_ACC: ev["acc"],
+                    RF.TEST_ACC_STEP: ev["acc_step"],
+                    RF.TEST_ACC_CUM: ev["acc_cum"],
                 }
             )
         if monitor is not None:  # every rank: a collective under DDP
-            record.update({f"monitor/{k}": v for k, v in monitor.compute().items()})
-        record["time_s"] = time.time() - t0
-        is_best = "test/acc" in record and record["test/acc"] > best_acc
+            record.update({RF.MONITOR_PREFIX + k: v for k, v in monitor.compute().items()})
+        record[RF.TIME_S] = time.time() - t0
+        is_best = RF.TEST_ACC in record and record[RF.TEST_ACC] > best_acc
         if is_best:
-            best_acc = record["test/acc"]
+            best_acc, best_epoch = record[RF.TEST_ACC], epoch
         if env.is_main:
             logger.log(record)
-            if monitor is not None and logger._tb is not None:
-                monitor.write_histograms(logger._tb, epoch + 1)
+            if monitor is not None:
+                logger.add_histograms(monitor.write_histograms, epoch + 1)
         rng_states = _gather_rng(env)
         if env.is_main and cfg.run.checkpoint:
             payload = {
@@ -290,17 +280,16 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
                 "scaler": scaler.state_dict(),
                 "epoch": epoch,
                 "best_acc": best_acc,
+                "best_epoch": best_epoch,
                 "rng": rng_states,
                 "config": config_to_dict(cfg),
             }
             if monitor is not None:
                 payload["monitor"] = monitor.state_dict()
-            save_checkpoint(run_dir / "last.pt", payload)
+            # last.pt first: a kill before best.pt is written is repaired on resume (resume.repair_best)
+            save_checkpoint(run_dir / RF.LAST, payload)
             if is_best:
-                save_checkpoint(
-                    run_dir / "best.pt",
-                    {"model": payload["model"], "epoch": epoch, "best_acc": best_acc, "config": payload["config"]},
-                )
+                save_checkpoint(run_dir / RF.BEST, best_payload(payload))
         if verbose:
             _print_epoch(record, cfg.epochs)
         for cb in callbacks:
@@ -319,13 +308,13 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
                 f"{cfg.name}: loss {cfg.loss.name}, T={cfg.T}",
             )
     history = logger.records if logger is not None else []
-    last = next((r for r in reversed(history) if "test/acc" in r), {})
+    last = next((r for r in reversed(history) if RF.TEST_ACC in r), {})
     result = RunResult(
         run_dir=run_dir,
-        test_acc=last.get("test/acc", ev.get("acc", float("nan"))),
+        test_acc=last.get(RF.TEST_ACC, ev.get("acc", float("nan"))),
         best_acc=best_acc,
-        acc_per_step=last.get("test/acc_step", ev.get("acc_step", [])),
-        acc_cumulative=last.get("test/acc_cum", ev.get("acc_cum", [])),
+        acc_per_step=last.get(RF.TEST_ACC_STEP, ev.get("acc_step", [])),
+        acc_cumulative=last.get(RF.TEST_ACC_CUM, ev.get("acc_cum", [])),
         epochs=cfg.epochs,
         seconds=time.time() - t_start,
         history=history,
@@ -335,8 +324,39 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
     if env.is_main and run_dir is not None:
         summary = {k: v for k, v in dataclasses.asdict(result).items() if k != "history"}
         summary["run_dir"] = str(run_dir)
-        (run_dir / "result.json").write_text(json.dumps(summary, indent=2))
+        RF.write_result(run_dir, summary)
+        if os.environ.get("TORCHELASTIC_RUN_ID"):
+            RF.forget_elastic_run_dir(claim.anchor, os.environ["TORCHELASTIC_RUN_ID"])
     return result
+
+
+def _check_finite(model: nn.Module, epoch: int, loader, cfg: Config, run_dir: Path | None) -> None:
+    """Stop before logging or checkpointing a model holding NaN/inf (spiking layers hide it: NaN >= v_th is False)."""
+    bad = find_nonfinite(dict(model.named_parameters()))
+    kind = "parameter"
+    if bad is None:
+        grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+        bad, kind = find_nonfinite(grads), "gradient of"
+    if bad is None:
+        bad, kind = find_nonfinite(dict(model.named_buffers())), "buffer"
+    if bad is None:
+        return
+    name, count, numel = bad
+    others = sum(
+        1
+        for n, t in [*model.named_parameters(), *model.named_buffers()]
+        if n != name and t.is_floating_point() and not bool(torch.isfinite(t).all())
+    )
+    also = f", and {others} more tensors do" if others else ""
+    steps = len(loader) if cfg.run.max_steps_per_epoch is None else min(len(loader), cfg.run.max_steps_per_epoch)
+    kept = ""
+    if run_dir is not None:
+        kept = f"; {RF.LAST} keeps epoch {epoch}, the last good one" if epoch else "; no checkpoint was written"
+    raise TrainingDiverged(
+        f"{kind} {name!r} holds {count} non-finite values (of {numel}){also}, "
+        f"at epoch {epoch + 1}, step {steps}{kept}; "
+        "lower optim.lr or the warm-up, set optim.grad_clip, or check the data"
+    )
 
 
 def _train_epoch(
@@ -399,9 +419,9 @@ def _train_epoch(
     D.all_reduce_sum(stats)
     n = max(stats[2].item(), 1.0)
     return {
-        "train/loss": stats[0].item() / n,
-        "train/acc": stats[1].item() / n,
-        "train/samples_per_s": stats[2].item() / max(time.time() - t0, 1e-9),
+        RF.TRAIN_LOSS: stats[0].item() / n,
+        RF.TRAIN_ACC: stats[1].item() / n,
+        RF.TRAIN_SAMPLES_PER_S: stats[2].item() / max(time.time() - t0, 1e-9),
     }
 
 
@@ -411,12 +431,6 @@ def _build_monitor(cfg: Config, model: nn.Module):
     from ..monitor.training import TrainingMonitor
 
     return TrainingMonitor(model)
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _gather_rng(env: D.DistEnv) -> list[dict[str, Any]]:
@@ -432,10 +446,10 @@ def _gather_rng(env: D.DistEnv) -> list[dict[str, Any]]:
 
 
 def _print_epoch(r: dict[str, Any], epochs: int) -> None:
-    parts = [f"epoch {r['epoch']:>3}/{epochs}", f"train loss {r['train/loss']:.4f} acc {100 * r['train/acc']:5.1f}%"]
-    if "test/acc" in r:
-        parts.append(f"test loss {r['test/loss']:.4f} acc {100 * r['test/acc']:5.1f}%")
-    parts += [f"lr {r['lr']:.2e}", f"{r['train/samples_per_s']:.0f} samples/s", f"{r['time_s']:.1f}s"]
+    parts = [f"epoch {r[RF.EPOCH]:>3}/{epochs}", f"train loss {r[RF.TRAIN_LOSS]:.4f} acc {100 * r[RF.TRAIN_ACC]:5.1f}%"]
+    if RF.TEST_ACC in r:
+        parts.append(f"test loss {r[RF.TEST_LOSS]:.4f} acc {100 * r[RF.TEST_ACC]:5.1f}%")
+    parts += [f"lr {r[RF.LR]:.2e}", f"{r[RF.TRAIN_SAMPLES_PER_S]:.0f} samples/s", f"{r[RF.TIME_S]:.1f}s"]
     print("  ".join(parts), flush=True)
 
 

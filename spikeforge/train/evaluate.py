@@ -1,54 +1,145 @@
-"""Evaluate a finished run or a checkpoint file on its test set (``spikeforge eval``)."""
+"""Evaluate a finished run or a checkpoint file on its test set (``spikeforge eval``).
+
+A checkpoint may come from anywhere: its embedded config is a record of how it was
+trained, not an instruction. Paths in it (``data.root``, ``out_dir``, ``model.init_from``,
+``data.options.cache_dir`` and any other ``*_dir`` / ``*_path`` / ``*_file`` option) are not
+used unless the user gives them (``--data ROOT``, ``--set KEY=VALUE``) or says
+``trust_paths`` (``--trust-paths``); nothing is read from or written to a folder the
+checkpoint names.
+"""
 
 from __future__ import annotations
 
+import copy
+import sys
 from pathlib import Path
 from typing import Any
 
+from ..errors import MissingFileError
 from ..neuron.nodes import materialize
+from . import runfolder as RF
 from .builders import build_data, build_loss_from_config, build_model_from_config, encode_batch, encoder_name
-from .checkpoint import load_checkpoint
-from .config import ConfigError, apply_overrides, config_from_dict
-from .engine import _autocast, evaluate, resolve_device
+from .checkpoint import load_checkpoint, load_model_state
+from .config import Config, ConfigError, apply_overrides, config_from_dict
+from .runtime import autocast, resolve_device
 
-__all__ = ["evaluate_run", "load_trained_model"]
+__all__ = ["checkpoint_paths", "evaluate_run", "load_trained_model"]
 
 
 def _checkpoint_path(target: str | Path, which: str) -> Path:
     p = Path(target)
     if p.is_dir():
-        for name in [f"{which}.pt", "last.pt", "best.pt"]:
+        for name in [f"{which}.pt", RF.LAST, RF.BEST]:
             if (p / name).is_file():
                 return p / name
-        raise FileNotFoundError(f"{p}: no best.pt or last.pt in this folder (is it a run folder?)")
+        raise MissingFileError(f"{p}: no {RF.BEST} or {RF.LAST} in this folder (is it a run folder?)")
     if not p.is_file():
-        raise FileNotFoundError(f"no such run folder or checkpoint: {p}")
+        raise MissingFileError(f"no such run folder or checkpoint: {p}")
     return p
 
 
-def load_trained_model(target: str | Path, overrides: list[str] | None = None, which: str = "best"):
-    """``(model, cfg, data_info, test_loader, loss_fn, encoder, device)`` restored from a run or checkpoint."""
+def _is_path_key(key: str) -> bool:
+    leaf = key.rsplit(".", 1)[-1]
+    return leaf in ("root", "out_dir", "init_from") or leaf.endswith(("_dir", "_path", "_file", "_root"))
+
+
+def checkpoint_paths(raw: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` of every path-valued field set in a config mapping."""
+    found = []
+    for section, node in (("", raw), ("data", raw.get("data")), ("model", raw.get("model"))):
+        if not isinstance(node, dict):
+            continue
+        items = list(node.items())
+        if isinstance(node.get("options"), dict):
+            items += [(f"options.{k}", v) for k, v in node["options"].items()]
+        for key, value in items:
+            dotted = f"{section}.{key}" if section else key
+            if section == "" and key in ("data", "model"):
+                continue
+            if _is_path_key(dotted) and value not in (None, ""):
+                found.append((dotted, value))
+    return found
+
+
+def _drop(raw: dict[str, Any], dotted: str) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for p in parts[:-1]:
+        node = node[p]
+    if dotted == "out_dir":
+        node["out_dir"] = Config.out_dir
+    elif parts[-1] in ("root", "init_from") and len(parts) == 2:
+        node[parts[-1]] = None
+    else:
+        node.pop(parts[-1], None)
+
+
+def load_trained_model(
+    target: str | Path, overrides: list[str] | None = None, which: str = "best", trust_paths: bool = False
+):
+    """Restore a trained model from a run folder or a checkpoint file.
+
+    Returns ``(model, cfg, data_info, test_loader, loss_fn, encoder, device, checkpoint_path)``.
+    Paths in the checkpoint's config are used only when ``trust_paths`` is set or ``overrides``
+    give them (see the module docstring); a dataset that needs files then needs ``data.root``
+    from the user.
+    """
+    overrides = list(overrides or [])
     path = _checkpoint_path(target, which)
     ckpt = load_checkpoint(path)
-    if "config" not in ckpt:
-        raise ConfigError(f"{path}: checkpoint has no config (not written by spikeforge?)")
-    cfg = config_from_dict(apply_overrides(ckpt["config"], overrides or []))
+    if not isinstance(ckpt.get("config"), dict) or "model" not in ckpt:
+        raise ConfigError(f"{path}: checkpoint has no config or model (not written by spikeforge?)")
+    raw = copy.deepcopy(ckpt["config"])
+    given = {o.split("=", 1)[0].strip() for o in overrides}
+    ignored = []
+    for key, value in checkpoint_paths(raw):
+        if key in given:
+            continue
+        if key == "model.init_from":  # the checkpoint holds the weights: never read the file it started from
+            _drop(raw, key)
+        elif not trust_paths:
+            _drop(raw, key)
+            ignored.append((key, value))
+    cfg = config_from_dict(apply_overrides(raw, overrides))
+    from ..data.registry import dataset_info
+
+    if dataset_info(cfg.data.name).needs_root and not cfg.data.root:
+        named = dict(ignored).get("data.root")
+        hint = (
+            f"; its config names {named!r}, which is used only when you say so: --data {named} (or --trust-paths)"
+            if named
+            else ""
+        )
+        raise ConfigError(f"{path}: dataset {cfg.data.name!r} reads files from disk: give --data ROOT{hint}")
+    for key, value in ignored:
+        if key != "data.root":
+            print(
+                f"[spikeforge] ignoring {key}={value!r} from the checkpoint's config (a checkpoint's paths are used "
+                f"only when you give them: --set {key}=... or --trust-paths)",
+                file=sys.stderr,
+            )
     device = resolve_device(cfg.device)
     info, _, test_loader = build_data(cfg)
     encoder = encoder_name(cfg, info)
     model = build_model_from_config(cfg, info.num_classes).to(device)
     sample, _ = test_loader.dataset[0]
     materialize(model, encode_batch(sample.unsqueeze(0).to(device), encoder, cfg.T))
-    model.load_state_dict(ckpt["model"])
+    load_model_state(model, ckpt["model"], path)
     return model, cfg, info, test_loader, build_loss_from_config(cfg), encoder, device, path
 
 
 def evaluate_run(
-    target: str | Path, overrides: list[str] | None = None, which: str = "best", verbose: bool = True
+    target: str | Path,
+    overrides: list[str] | None = None,
+    which: str = "best",
+    verbose: bool = True,
+    trust_paths: bool = False,
 ) -> dict[str, Any]:
     """Evaluate and print accuracy (and per time step); returns the metrics dict."""
-    model, cfg, info, loader, loss_fn, encoder, device, path = load_trained_model(target, overrides, which)
-    res = evaluate(model, loader, loss_fn, encoder, cfg.T, device, _autocast(cfg, device))
+    from .engine import evaluate
+
+    model, cfg, info, loader, loss_fn, encoder, device, path = load_trained_model(target, overrides, which, trust_paths)
+    res = evaluate(model, loader, loss_fn, encoder, cfg.T, device, autocast(cfg.precision, device))
     if verbose:
         print(
             f"[spikeforge] {path}: {info.name} test accuracy {100 * res['acc']:.2f}% over {res['n']} samples "

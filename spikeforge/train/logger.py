@@ -1,22 +1,20 @@
-"""Per-epoch metrics: JSON lines, CSV, optional TensorBoard, and curve plots (rank 0 only)."""
+"""Per-epoch metrics: JSON lines, CSV, optional TensorBoard, and curve plots (rank 0 only).
+
+File names, record keys and the reader live in :mod:`.runfolder`; this module adds the
+TensorBoard mirror and the curves.
+"""
 
 from __future__ import annotations
 
-import csv
-import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import runfolder as RF
+from .runfolder import read_metrics
+
 __all__ = ["MetricsLogger", "read_metrics"]
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The records of ``RUN_DIR/metrics.jsonl``, one dict per epoch."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 class MetricsLogger:
@@ -34,33 +32,29 @@ class MetricsLogger:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(str(run_dir / "tensorboard"))
+            self._tb = SummaryWriter(str(run_dir / RF.TENSORBOARD))
         except ImportError:
             pass
 
     def log(self, record: dict[str, Any]) -> None:
         self.records.append(record)
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        self._write_csv()
+        RF.append_record(self.run_dir, record)
+        RF.write_metrics_csv(self.run_dir, self.records)
         if self._tb is not None:
             for k, v in record.items():
-                if isinstance(v, int | float) and k != "epoch" and math.isfinite(v):
-                    self._tb.add_scalar(k, v, record["epoch"])
+                if isinstance(v, int | float) and k != RF.EPOCH and math.isfinite(v):
+                    self._tb.add_scalar(k, v, record[RF.EPOCH])
             self._tb.flush()
         if self.plots:
             from .plots import plot_curves
 
-            plot_curves(self.records, self.run_dir / "curves.png")
+            plot_curves(self.records, self.run_dir / RF.CURVES_PNG)
 
-    def _write_csv(self) -> None:
-        keys: list[str] = []
-        for r in self.records:
-            keys += [k for k, v in r.items() if k not in keys and not isinstance(v, list | dict)]
-        with open(self.run_dir / "metrics.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(self.records)
+    def add_histograms(self, write: Callable[[Any, int], None], step: int) -> None:
+        """Call ``write(summary_writer, step)`` when TensorBoard is on (e.g. the monitor's histograms)."""
+        if self._tb is not None:
+            write(self._tb, step)
+            self._tb.flush()
 
     def close(self) -> None:
         if self._tb is not None:

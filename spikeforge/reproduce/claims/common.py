@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ...train.runfolder import TEST_ACC
 from ..runner import Arm, ArmResult
 from ..stats import last_finite
 from ..tasks import Budget, task_config
@@ -49,7 +50,7 @@ def final_accs(runs: Sequence[ArmResult]) -> list[float]:
     """The last evaluated test accuracy of each run (a diverged run keeps its last value)."""
     out = []
     for r in runs:
-        v = last_finite(r.curve("test/acc"))
+        v = last_finite(r.curve(TEST_ACC))
         out.append(v if math.isfinite(v) else r.test_acc)
     return out
 

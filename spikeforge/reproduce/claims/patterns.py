@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...train.runfolder import LAST
 from ..plots import COLORS, new_figure, save
 from ..report import ClaimReport, comparison_row
 from ..runner import Arm, ArmResult
@@ -109,7 +110,7 @@ def analyze(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> 
     for arm in _arms(budget):
         run = results[arm.name]
         runs.append(run)
-        state = load_checkpoint(run.run_dir / "last.pt", map_location="cpu")
+        state = load_checkpoint(run.run_dir / LAST, map_location="cpu")
         imps = imps_from_state_dict(state["model"])
         seed = arm.config["seed"]
         if not learned:  # the first seed's matrices are drawn (PNG/CSV/JSON); the others only counted

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ...train.runfolder import monitor_key, parse_monitor_key
 from ..plots import COLORS, new_figure, save
 from ..report import ClaimReport, comparison_row
 from ..runner import Arm, ArmResult
@@ -79,8 +80,9 @@ def neuron_layers(history: Sequence[dict[str, Any]]) -> list[str]:
     names: list[str] = []
     for rec in history:
         for key in rec:
-            if key.startswith("monitor/") and key.endswith("/dead_fraction"):
-                layer = key[len("monitor/") : -len("/dead_fraction")]
+            parsed = parse_monitor_key(key)
+            if parsed is not None and parsed[1] == "dead_fraction":
+                layer = parsed[0]
                 if layer != "all" and "/" not in layer and layer not in names:
                     names.append(layer)
     return names
@@ -100,18 +102,20 @@ def _metrics(
     """Per-seed values of one arm: final accuracy, dead fractions, epochs to target, mean learned threshold."""
     out: dict[str, list[float]] = {
         "acc": final_accs(runs),
-        "dead": [_final(r, "monitor/all/dead_fraction") for r in runs],
-        "dead_ep1": [r.history[0].get("monitor/all/dead_fraction", math.nan) if r.history else math.nan for r in runs],
+        "dead": [_final(r, monitor_key("all", "dead_fraction")) for r in runs],
+        "dead_ep1": [
+            r.history[0].get(monitor_key("all", "dead_fraction"), math.nan) if r.history else math.nan for r in runs
+        ],
         "reach": [epochs_to_target(r.curve(), target, censor=epochs + 1) for r in runs],
         "th": [
-            float(np.mean([_final(r, f"monitor/{layer}/threshold_mean") for layer in layers]))
+            float(np.mean([_final(r, monitor_key(layer, "threshold_mean")) for layer in layers]))
             if mode == "learned"
             else init
             for r in runs
         ],
     }
     for layer in layers:
-        out[layer] = [_final(r, f"monitor/{layer}/dead_fraction") for r in runs]
+        out[layer] = [_final(r, monitor_key(layer, "dead_fraction")) for r in runs]
     return out
 
 

@@ -1,0 +1,32 @@
+"""SpikeForge's own error classes: the errors a user can cause, printed by the CLI as one line.
+
+Only these (and the data and neuron errors, which derive from them or are listed in
+:data:`USER_ERRORS`) are shown as ``spikeforge: error: ...``; any other exception is a bug
+and keeps its traceback. Each class also derives from the built-in type a caller would
+catch (``ValueError``, ``FileNotFoundError``, ``RuntimeError``), so ``except ValueError``
+keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MissingFileError", "RunFolderError", "SpikeForgeError", "UserError"]
+
+
+class SpikeForgeError(Exception):
+    """Base of every error a user can cause (a bad config, a damaged file, a busy run folder)."""
+
+
+class UserError(SpikeForgeError, ValueError):
+    """A bad argument or value given by the user; the message names it and what is allowed."""
+
+
+class MissingFileError(SpikeForgeError, FileNotFoundError):
+    """A file or folder the user named does not exist."""
+
+    def __str__(self) -> str:  # FileNotFoundError would print "[Errno None] ..." for some constructions
+        return str(self.args[0]) if self.args else "file not found"
+
+
+class RunFolderError(SpikeForgeError, RuntimeError):
+    """A run folder cannot be used: in use by another process, already holding a run, damaged, not writable,
+    or its checkpoint does not match its config."""
