@@ -327,4 +327,3 @@ def main() -> int:
         return 0
     print(f"[spikeforge] fused CPU neuron kernels unavailable (neurons use the reference backend): {st.message}")
     return 1
-

@@ -27,6 +27,7 @@ import torch
 from ... import reference
 from ...reference import Dynamics, NeuronOutput, state_dtype
 from ..call import flatten_call, unflatten_result
+from ..library import define
 from ..spec import KernelSpec, unsupported_reason
 from . import build, pool
 
@@ -105,8 +106,7 @@ def _spec(kind: int, soft: bool, detach: bool, surrogate: int, consts: list[floa
     return KernelSpec(kind, soft, detach, tau, alpha_i, alpha_v, v_rest, v_reset, surrogate, c0, c1)
 
 
-@torch.library.custom_op("spikeforge::cpu_neuron_forward", mutates_args=(), device_types="cpu")
-def neuron_forward(
+def _forward(
     x: torch.Tensor,
     theta: torch.Tensor,
     v0: torch.Tensor,
@@ -140,8 +140,7 @@ def neuron_forward(
     return spikes, v_out, i_out, v_seq
 
 
-@neuron_forward.register_fake
-def _(x, theta, v0, i0, kind, soft, detach, surrogate, consts, th_inner, v0_inner, record_v):
+def _forward_fake(x, theta, v0, i0, kind, soft, detach, surrogate, consts, th_inner, v0_inner, record_v):
     T, M = x.shape
     sdt = state_dtype(x.dtype)
     return (
@@ -152,8 +151,7 @@ def _(x, theta, v0, i0, kind, soft, detach, surrogate, consts, th_inner, v0_inne
     )
 
 
-@torch.library.custom_op("spikeforge::cpu_neuron_backward", mutates_args=(), device_types="cpu")
-def neuron_backward(
+def _backward_impl(
     x: torch.Tensor,
     theta: torch.Tensor,
     v0: torch.Tensor,
@@ -204,8 +202,9 @@ def neuron_backward(
     return g_x, g_th, g_v0, g_i0
 
 
-@neuron_backward.register_fake
-def _(x, theta, v0, i0, g_spikes, g_v, g_i, g_vseq, kind, soft, detach, surrogate, consts, th_inner, v0_inner, needs):
+def _backward_fake(
+    x, theta, v0, i0, g_spikes, g_v, g_i, g_vseq, kind, soft, detach, surrogate, consts, th_inner, v0_inner, needs
+):
     T, M = x.shape
     sdt = state_dtype(x.dtype)
     need_x, need_th, need_v0, need_i0 = needs
@@ -250,7 +249,25 @@ def _backward(ctx, g_spikes, g_v, g_i, g_vseq):
     return (*grads, *([None] * (len(_CONFIG_ARGS) + 1)))
 
 
-neuron_forward.register_autograd(_backward, setup_context=_setup_context)
+neuron_backward = define(
+    "cpu_neuron_backward",
+    "(Tensor x, Tensor theta, Tensor v0, Tensor? i0, Tensor? g_spikes, Tensor? g_v, Tensor? g_i, Tensor? g_vseq, "
+    "int kind, bool soft, bool detach, int surrogate, float[] consts, int th_inner, int v0_inner, bool[] needs) "
+    "-> (Tensor, Tensor, Tensor, Tensor)",
+    _backward_impl,
+    _backward_fake,
+    "CPU",
+)
+neuron_forward = define(
+    "cpu_neuron_forward",
+    "(Tensor x, Tensor theta, Tensor v0, Tensor? i0, int kind, bool soft, bool detach, int surrogate, float[] consts, "
+    "int th_inner, int v0_inner, bool record_v) -> (Tensor, Tensor, Tensor, Tensor)",
+    _forward,
+    _forward_fake,
+    "CPU",
+    backward=_backward,
+    setup_context=_setup_context,
+)
 
 
 def multistep(

@@ -25,6 +25,7 @@ import torch
 from ... import reference
 from ...reference import Dynamics, NeuronOutput, state_dtype
 from ..call import flatten_call, unflatten_result
+from ..library import define
 from ..spec import unsupported_reason
 
 __all__ = ["DTYPES", "interpreting", "multistep", "neuron_backward", "neuron_forward", "supports", "why_not"]
@@ -92,8 +93,7 @@ def _consts(values: list[float], dtype: torch.dtype, device: torch.device) -> to
     return consts
 
 
-@torch.library.custom_op("spikeforge::triton_neuron_forward", mutates_args=())
-def neuron_forward(
+def _forward(
     x: torch.Tensor,
     theta: torch.Tensor,
     v0: torch.Tensor,
@@ -146,8 +146,7 @@ def neuron_forward(
     return spikes, v_out, i_out, v_seq, h
 
 
-@neuron_forward.register_fake
-def _(x, theta, v0, i0, kind, soft, detach, surrogate, consts, th_inner, v0_inner, record_v, save_h):
+def _forward_fake(x, theta, v0, i0, kind, soft, detach, surrogate, consts, th_inner, v0_inner, record_v, save_h):
     T, M = x.shape
     sdt = state_dtype(x.dtype)
     return (
@@ -159,8 +158,7 @@ def _(x, theta, v0, i0, kind, soft, detach, surrogate, consts, th_inner, v0_inne
     )
 
 
-@torch.library.custom_op("spikeforge::triton_neuron_backward", mutates_args=())
-def neuron_backward(
+def _backward_impl(
     h: torch.Tensor,
     theta: torch.Tensor,
     g_spikes: torch.Tensor | None,
@@ -232,9 +230,8 @@ def neuron_backward(
     )
 
 
-@neuron_backward.register_fake
-def _(h, theta, g_spikes, g_v, g_i, g_vseq, x_dtype, v0_mid, kind, soft, detach, surrogate, consts, th_inner,
-      v0_inner, needs):  # fmt: skip
+def _backward_fake(h, theta, g_spikes, g_v, g_i, g_vseq, x_dtype, v0_mid, kind, soft, detach, surrogate, *layout):
+    needs = layout[-1]  # (consts, th_inner, v0_inner, needs)
     T, M = h.shape
     need_x, need_th, need_v0, need_i0 = needs
     return (
@@ -274,7 +271,23 @@ def _backward(ctx, g_spikes, g_v, g_i, g_vseq, _g_h):
     return (*out, *([None] * (len(_CONFIG_ARGS) + 2)))
 
 
-neuron_forward.register_autograd(_backward, setup_context=_setup_context)
+neuron_backward = define(
+    "triton_neuron_backward",
+    "(Tensor h, Tensor theta, Tensor? g_spikes, Tensor? g_v, Tensor? g_i, Tensor? g_vseq, ScalarType x_dtype, "
+    "int v0_mid, int kind, bool soft, bool detach, int surrogate, float[] consts, int th_inner, int v0_inner, "
+    "bool[] needs) -> (Tensor, Tensor, Tensor, Tensor)",
+    _backward_impl,
+    _backward_fake,
+)
+neuron_forward = define(
+    "triton_neuron_forward",
+    "(Tensor x, Tensor theta, Tensor v0, Tensor? i0, int kind, bool soft, bool detach, int surrogate, float[] consts, "
+    "int th_inner, int v0_inner, bool record_v, bool save_h) -> (Tensor, Tensor, Tensor, Tensor, Tensor)",
+    _forward,
+    _forward_fake,
+    backward=_backward,
+    setup_context=_setup_context,
+)
 
 
 def multistep(
