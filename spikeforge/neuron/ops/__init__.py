@@ -16,11 +16,11 @@ gradients equal to rounding.
 """
 
 from ..backends import Backend, register_backend
-from .cpu import op as cpu
+from .cpu import op as _cpu_op
 from .cpu.pool import empty_cache
-from .triton import op as triton
+from .triton import op as _triton_op
 
-__all__ = ["cpu", "empty_cache", "triton"]
+__all__ = ["empty_cache"]
 
-register_backend(Backend("cpu", cpu.multistep, cpu.supports, cpu.why_not), auto_priority=0)
-register_backend(Backend("triton", triton.multistep, triton.supports, triton.why_not), auto_priority=0)
+register_backend(Backend("cpu", _cpu_op.multistep, _cpu_op.supports, _cpu_op.why_not), auto_priority=0)
+register_backend(Backend("triton", _triton_op.multistep, _triton_op.supports, _triton_op.why_not), auto_priority=0)
