@@ -43,7 +43,7 @@ def _run(cmd: list[str]) -> tuple[float, float, str]:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
     out = proc.stdout.strip().splitlines()
-    if "spikeforge" in cmd[2]:
+    if "--run-dir" in cmd:
         run_dir = Path(cmd[cmd.index("--run-dir") + 1])
         acc = json.loads((run_dir / "result.json").read_text())["test_acc"]
     else:

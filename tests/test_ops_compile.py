@@ -141,3 +141,24 @@ def test_onnx_export_uses_the_reference_or_says_to(built, monkeypatch):
     assert backends.select("auto", torch.device("cpu"), torch.float32, dyn).name == "torch"
     with pytest.raises(ValueError, match="no ONNX translation; build the model with backend='torch'"):
         backends.select("cpu", torch.device("cpu"), torch.float32, dyn)
+
+
+def test_a_failed_build_announces_itself_and_falls_back_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from spikeforge import LIFNode\n"
+        "x = torch.randn(3, 2, 4)\n"
+        "for _ in range(3):\n"
+        "    assert torch.equal(LIFNode()(x), LIFNode(backend='torch')(x))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "CXX": "false", "SPIKEFORGE_KERNEL_CACHE": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("[spikeforge] building the fused CPU neuron kernels with")
+    assert lines[1].startswith("[spikeforge] neuron backend auto -> 'torch' (reference): the fused CPU kernels are")
+    assert "compiling the CPU kernels with" in lines[1] and "failed" in lines[1]

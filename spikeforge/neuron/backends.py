@@ -110,7 +110,7 @@ def _fallback_reason(device: torch.device, dtype: torch.dtype, dyn: reference.Dy
             return logging.INFO, f"no fused CPU kernel for {dtype} (float32/float64/bfloat16 have one)"
         st = build.status()
         if not st.ok:
-            return logging.WARNING, f"the fused CPU kernels are unavailable: {st.message}"
+            return logging.WARNING, "the fused CPU kernels are unavailable: " + " ".join(st.message.split())
     if device.type == "cuda" and importlib.util.find_spec("triton") is None:
         return logging.INFO, "triton is not installed (pip install triton for the fused GPU kernels)"
     return logging.INFO, f"no fused kernel for {device.type} tensors of {dtype}"

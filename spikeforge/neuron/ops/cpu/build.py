@@ -269,6 +269,7 @@ def _build(cxx: str) -> BuildStatus:
             log.write_text(output)
             if built is None:
                 first = next((ln for ln in output.splitlines() if "error" in ln), output.strip()[-300:])
+                first = " ".join(first.split()) or "no compiler output"  # one line
                 return BuildStatus(False, f"compiling the CPU kernels with {cxx} failed: {first} (log: {log})", log=log)
             os.replace(built, so)
     return _load(so, log, seconds)
