@@ -53,10 +53,14 @@ def _version(dist: str) -> str:
         return "?"
 
 
-def _spikeforge(backend: str, learnable: bool) -> Callable[[int, torch.device], Callable[[torch.Tensor], torch.Tensor]]:
+def _spikeforge(
+    backend: str | None, learnable: bool
+) -> Callable[[int, torch.device], Callable[[torch.Tensor], torch.Tensor]]:
     def make(features: int, device: torch.device):
         kw = dict(imp="learn", v_threshold="learn", feature_shape=(features,)) if learnable else dict(imp=None)
-        node = LIFNode(tau=2.0, v_reset=0.0, surrogate={"name": "sigmoid", "alpha": 4.0}, backend=backend, **kw)
+        if backend is not None:  # None: the node's default (what a user who names no backend gets)
+            kw["backend"] = backend
+        node = LIFNode(tau=2.0, v_reset=0.0, surrogate={"name": "sigmoid", "alpha": 4.0}, **kw)
         return node.to(device)
 
     return make
@@ -138,6 +142,7 @@ def available_libraries(device: torch.device, include_reference: bool = True) ->
         libs.append(Library(f"spikeforge-{fused}+imp+th", _spikeforge(fused, True), "learnable IMP + threshold", sf))
     else:
         missing.append(f"spikeforge-{fused}: {backends.BACKENDS[fused].why_not()}")
+    libs.append(Library("spikeforge-default", _spikeforge(None, False), "LIFNode() with no backend argument", sf))
     if include_reference:
         libs.append(Library("spikeforge-torch", _spikeforge("torch", False), "reference, plain autograd", sf))
         libs.append(Library("spikeforge-torch+imp+th", _spikeforge("torch", True), "reference + IMP + threshold", sf))

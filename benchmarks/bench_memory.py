@@ -38,7 +38,7 @@ def _allocated(fn) -> int:
 
 
 def _pooled() -> int:
-    from spikeforge.neuron.kernels import cpu_pool
+    from spikeforge.neuron.ops.cpu import pool as cpu_pool
 
     st = cpu_pool.stats()
     return st["hits"] + st["misses"]

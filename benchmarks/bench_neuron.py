@@ -45,12 +45,14 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _case_fns(libs, T: int, neurons: int, backward: bool, device: torch.device) -> dict:
+def _case_fns(
+    libs, T: int, neurons: int, backward: bool, device: torch.device, dtype: torch.dtype = torch.float32
+) -> dict:
     """One zero-argument callable per library running the layer once on the same input."""
     gen = torch.Generator().manual_seed(T * neurons)
     features = neurons // BATCH
-    x = (torch.randn(T, BATCH, features, generator=gen) * 0.6 + 0.5).to(device)
-    grad = torch.randn(T, BATCH, features, generator=gen).to(device)
+    x = (torch.randn(T, BATCH, features, generator=gen) * 0.6 + 0.5).to(device, dtype)
+    grad = torch.randn(T, BATCH, features, generator=gen).to(device, dtype)
     fns = {}
     for lib in libs:
         layer = lib.make(features, device)
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-repeats", type=int, default=41, help="runs per library and case, at most")
     ap.add_argument("--budget", type=float, default=2.0, help="seconds per library and case that set the runs")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's)")
-    ap.add_argument("--device", default="cpu", help="cpu, or cuda (SpikeForge's triton backend; not run yet)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (SpikeForge's triton backend)")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="input dtype of every layer")
     ap.add_argument("--libraries", nargs="+", default=None, help="only these columns (e.g. spikeforge-cpu)")
     ap.add_argument("--json", default="benchmarks/results/bench_neuron.json")
     ap.add_argument("--markdown", default=None, help="also write the tables to this file")
@@ -98,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     libs, missing = available_libraries(device)
     if args.libraries:
@@ -129,11 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         for T in args.steps:
             for log2n in args.log2_neurons:
                 neurons = 1 << log2n
-                fns = _case_fns(libs, T, neurons, mode != "forward", device)
+                fns = _case_fns(libs, T, neurons, mode != "forward", device, dtype)
                 stats = interleaved_medians(fns, args.min_repeats, args.max_repeats, args.budget, sync=sync)
                 copy = stats.pop(BOUND)
                 row = {"mode": mode, "T": T, "neurons": neurons, "bound_ms": copy[0], "bound_ms_min": copy[1]}
-                row["bound_bw_ms"] = bound_ms(T, neurons, mode != "forward", bandwidth)
+                row["bound_bw_ms"] = bound_ms(T, neurons, mode != "forward", bandwidth, dtype.itemsize)
                 row["ms"] = {k: v[0] for k, v in stats.items()}
                 row["ms_min"] = {k: v[1] for k, v in stats.items()}
                 row["runs"] = {k: v[2] for k, v in stats.items()}
@@ -146,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "fill_64mib_ms": alloc,
         "repeats": [args.min_repeats, args.max_repeats, args.budget],
         "batch": BATCH,
+        "dtype": args.dtype,
         "modes": modes,
         "libraries": [lib.name for lib in libs],
         "fused": f"spikeforge-{'triton' if device.type == 'cuda' else 'cpu'}",

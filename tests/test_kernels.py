@@ -151,7 +151,8 @@ def check_backend(fn, case: Case, device: str = "cpu") -> None:
 
 @pytest.fixture(scope="module")
 def cpu_backend():
-    from spikeforge.neuron.kernels import cpu, cpu_build
+    from spikeforge.neuron.ops.cpu import build as cpu_build
+    from spikeforge.neuron.ops.cpu import op as cpu
 
     status = cpu_build.status()
     if not status.ok:
@@ -206,7 +207,8 @@ def test_cpu_saves_no_per_step_tensor_but_the_input(cpu_backend):
     theta = torch.full((50,), 0.8, requires_grad=True)
     out = cpu_backend(x, Dynamics(kind="lif"), theta, 0.0)
     node = out.spikes.grad_fn
-    while type(node).__name__ != "_CpuNeuronBackward":  # behind the view that restores x's shape
+    # behind the view that restores x's shape
+    while type(node).__name__ != "GeneratedBackwardFor_spikeforge_cpu_neuron_forward_defaultBackward":
         node = node.next_functions[0][0]
     saved = [t for t in node.saved_tensors if t is not None]
     per_step = [t for t in saved if t.numel() >= x.numel()]
@@ -249,7 +251,7 @@ def test_cpu_node_training_steps_match_reference(cpu_backend):
 
 
 def test_output_pool_reuses_dead_buffers_only(cpu_backend):
-    from spikeforge.neuron.kernels import cpu_pool
+    from spikeforge.neuron.ops.cpu import pool as cpu_pool
 
     shape = (8, 1 << 18)  # 8 MiB float32: pooled
     cpu_pool.empty_cache()

@@ -22,7 +22,7 @@ from .test_kernels import Case, case_strategy, check_backend
 
 pytest.importorskip("triton")
 
-from spikeforge.neuron.kernels import triton_backend
+from spikeforge.neuron.ops.triton import op as triton_backend
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"

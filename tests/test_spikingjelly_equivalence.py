@@ -23,7 +23,7 @@ SURROGATES["atan"] = (lambda: sj_surrogate.ATan(alpha=2.0), {"name": "atan", "al
 
 
 def _backends() -> list[str]:
-    from spikeforge.neuron.kernels import cpu_build
+    from spikeforge.neuron.ops.cpu import build as cpu_build
 
     return ["torch", "cpu"] if cpu_build.status().ok else ["torch"]
 

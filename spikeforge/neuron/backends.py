@@ -5,6 +5,11 @@ A backend is a function with the signature of :func:`spikeforge.neuron.reference
 with a predicate saying which devices, dtypes and dynamics they support; ``"auto"``
 picks the first supporting backend in :data:`AUTO_ORDER`. A backend named explicitly is
 never swapped for another silently: an unsupported request raises.
+
+:func:`resolve_backend` is the quiet lookup; :func:`select` is what neuron layers call: the
+same choice, plus one log line per distinct choice in a process saying which backend runs
+and why (a warning when a fused kernel exists but failed to build), the kernel build
+announced before it starts, and the reference picked by ``"auto"`` during ONNX export.
 """
 
 from __future__ import annotations
@@ -12,13 +17,16 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import logging
+import sys
 from collections.abc import Callable
 
 import torch
 
 from . import reference
+from .log import once
 
-__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "register_backend", "resolve_backend"]
+__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "register_backend", "resolve_backend", "select"]
 
 Supports = Callable[[torch.device, torch.dtype, reference.Dynamics], bool]
 
@@ -50,13 +58,13 @@ _loaded = False
 
 
 def _load_optional_backends() -> None:
-    # Fused backends live in spikeforge.neuron.kernels; importing it registers them. It is
+    # Fused backends live in spikeforge.neuron.ops; importing it registers them. It is
     # imported on first use, not at package import, so `import spikeforge` stays light.
     global _loaded
     if not _loaded:
         _loaded = True
-        if importlib.util.find_spec(f"{__package__}.kernels") is not None:
-            importlib.import_module(f"{__package__}.kernels")
+        if importlib.util.find_spec(f"{__package__}.ops") is not None:
+            importlib.import_module(f"{__package__}.ops")
 
 
 def resolve_backend(name: str, device: torch.device, dtype: torch.dtype, dyn: reference.Dynamics) -> Backend:
@@ -78,3 +86,77 @@ def resolve_backend(name: str, device: torch.device, dtype: torch.dtype, dyn: re
             + (f": {why}" if why else "")
         )
     return b
+
+
+_DESCRIPTIONS = {"cpu": "fused C++ kernels", "triton": "fused Triton kernels", "torch": "plain PyTorch reference"}
+
+
+def _onnx_exporting() -> bool:
+    onnx = sys.modules.get("torch.onnx")  # never imported just to ask
+    return onnx is not None and bool(onnx.is_in_onnx_export())
+
+
+def _fallback_reason(device: torch.device, dtype: torch.dtype, dyn: reference.Dynamics) -> tuple[int, str]:
+    """Why ``"auto"`` runs the reference here, and how loud to say it (a failed build is a warning)."""
+    from .ops.spec import unsupported_reason
+
+    why = unsupported_reason(dyn)
+    if why is not None:
+        return logging.INFO, why
+    if device.type == "cpu":
+        from .ops.cpu import build, op
+
+        if dtype not in op.DTYPES:
+            return logging.INFO, f"no fused CPU kernel for {dtype} (float32/float64/bfloat16 have one)"
+        st = build.status()
+        if not st.ok:
+            return logging.WARNING, "the fused CPU kernels are unavailable: " + " ".join(st.message.split())
+    if device.type == "cuda" and importlib.util.find_spec("triton") is None:
+        return logging.INFO, "triton is not installed (pip install triton for the fused GPU kernels)"
+    return logging.INFO, f"no fused kernel for {device.type} tensors of {dtype}"
+
+
+def select(name: str, device: torch.device, dtype: torch.dtype, dyn: reference.Dynamics) -> Backend:
+    """:func:`resolve_backend` for a neuron layer's forward, saying once which backend runs and why."""
+    if torch.compiler.is_compiling():  # the choice was made (and told) by eager calls or is made quietly
+        return resolve_backend(name, device, dtype, dyn)
+    if _onnx_exporting():
+        if name == "auto" or name == "torch":
+            return BACKENDS["torch"]
+        raise ValueError(
+            f"neuron backend {name!r} is a custom op with no ONNX translation; build the model with "
+            "backend='torch' (or 'auto', which exports the reference) for ONNX export"
+        )
+    if name != "auto":
+        return resolve_backend(name, device, dtype, dyn)
+    if device.type == "cpu":
+        _load_optional_backends()
+        _announce_cpu_build()
+    backend = resolve_backend(name, device, dtype, dyn)
+    if backend.name == "torch":
+        level, why = _fallback_reason(device, dtype, dyn)
+        once(("auto", device.type, dtype, "torch", why), level, "neuron backend auto -> 'torch' (reference): %s", why)
+    else:
+        once(
+            ("auto", device.type, dtype, backend.name),
+            logging.INFO,
+            "neuron backend auto -> %r (%s) for %s %s tensors",
+            backend.name,
+            _DESCRIPTIONS.get(backend.name, "fused"),
+            device.type,
+            str(dtype).replace("torch.", ""),
+        )
+    return backend
+
+
+def _announce_cpu_build() -> None:
+    from .ops.cpu import build
+
+    if not build.is_cached() and build.compiler() is not None:
+        once(
+            ("cpu-build",),
+            logging.INFO,
+            "building the fused CPU neuron kernels with %s (once per machine, 10-30 s; cached in %s)",
+            build.compiler(),
+            build.cache_dir(),
+        )

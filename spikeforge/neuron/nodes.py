@@ -79,7 +79,8 @@ class BaseNode(nn.Module):
         record_spikes: accumulate per-neuron spike counts in ``spike_count`` (for
             firing-rate and dead-neuron monitors); free when off.
         record_v: keep the last call's membrane trace ``[T, B, ...]`` in ``v_seq``.
-        backend: ``"torch"`` (reference), a fused backend name, or ``"auto"``.
+        backend: ``"auto"`` (default: the fused kernel for the device and dtype when it builds, else the
+            reference, saying which in one log line), ``"torch"`` (the reference), ``"cpu"`` or ``"triton"``.
     """
 
     default_threshold: float = 1.0
@@ -105,7 +106,7 @@ class BaseNode(nn.Module):
         stateful: bool = False,
         record_spikes: bool = False,
         record_v: bool = False,
-        backend: str = "torch",
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         for what, sharing in (("imp_sharing", imp_sharing), ("threshold_sharing", threshold_sharing)):
@@ -260,7 +261,7 @@ class BaseNode(nn.Module):
         check_time_steps(type(self).__name__, x, self.T)
         self._create_params(tuple(x.shape[2:]))
         dyn = self.dynamics()
-        backend = backends.resolve_backend(self.backend, x.device, x.dtype, dyn)
+        backend = backends.select(self.backend, x.device, x.dtype, dyn)
         out = backend.fn(
             x,
             dyn,
@@ -299,7 +300,7 @@ class BaseNode(nn.Module):
             parts.append("detach_reset=True")
         if self.stateful:
             parts.append("stateful=True")
-        if self.backend != "torch":
+        if self.backend != "auto":
             parts.append(f"backend={self.backend!r}")
         return ", ".join(p for p in parts if p)
 

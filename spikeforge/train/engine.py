@@ -1,8 +1,10 @@
 """The training loop: one function, :func:`train`, runs a :class:`Config` end to end.
 
 Per epoch it trains (progress bar with loss, accuracy and samples/s), evaluates (accuracy
-of the loss's readout plus the accuracy at every time step), logs metrics, plots curves and
-writes ``last.pt`` (and ``best.pt``) atomically. ``train(cfg, resume=RUN_DIR)`` continues a
+of the loss's readout plus the accuracy at every time step), logs metrics and writes
+``last.pt`` (and ``best.pt``) atomically. Plots are drawn once, at the end of the run
+(``spikeforge report RUN_DIR`` draws them on demand, e.g. during a run): matplotlib is
+neither imported nor run per epoch. ``train(cfg, resume=RUN_DIR)`` continues a
 run exactly where its last checkpoint left it. Under ``torchrun`` it trains with DDP.
 
 Nothing is lost or overwritten silently: one process owns a run folder at a time (its
@@ -214,7 +216,8 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
     if env.enabled:
         ids = [device.index] if device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    logger = MetricsLogger(run_dir, history, plots=cfg.run.plots) if env.is_main else None
+    # curves are drawn at the end of the run, not per epoch (see the module docstring)
+    logger = MetricsLogger(run_dir, history, plots=False) if env.is_main else None
     autocast = _autocast(cfg, device)
     if verbose:
         n_params = sum(p.numel() for p in model.parameters())
@@ -298,6 +301,10 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
     checksum = D.check_in_sync(model) if env.enabled else None
     if env.is_main and logger is not None:
         logger.close()
+        if cfg.run.plots:
+            from .plots import plot_curves
+
+            plot_curves(logger.records, run_dir / "curves.png")
         if ev and cfg.run.plots:
             from .plots import plot_step_accuracy
 

@@ -29,7 +29,7 @@ import threading
 import torch
 import torch.utils.dlpack
 
-from . import cpu_build
+from . import build
 
 __all__ = ["MIN_BYTES", "empty", "empty_cache", "set_limit", "stats"]
 
@@ -70,13 +70,13 @@ def set_limit(nbytes: int) -> None:
     """Cap the bytes kept by free blocks (``0`` turns the pool off and frees its blocks)."""
     global _limit_bytes
     _limit_bytes = max(0, int(nbytes))
-    cpu_build.library().sf_pool_set_limit(_limit_bytes)
+    build.library().sf_pool_set_limit(_limit_bytes)
 
 
 def empty_cache() -> None:
     """Free every cached block (the limit stays as it is)."""
     limit = _limit()
-    lib = cpu_build.library()
+    lib = build.library()
     lib.sf_pool_set_limit(0)
     lib.sf_pool_set_limit(limit)
 
@@ -85,7 +85,7 @@ def stats() -> dict[str, int]:
     """``cached_bytes`` held by free blocks, the ``limit_bytes``, and allocation ``hits``/``misses``."""
     _limit()
     out = (ctypes.c_int64 * 4)()
-    cpu_build.library().sf_pool_stats(out)
+    build.library().sf_pool_stats(out)
     return {"cached_bytes": out[0], "limit_bytes": out[1], "hits": out[2], "misses": out[3]}
 
 
@@ -96,7 +96,7 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         return torch.empty(shape, dtype=dtype)
     code, bits = _DL_CODES[dtype]
     dims = (ctypes.c_int64 * len(shape))(*shape)
-    ptr = cpu_build.library().sf_pool_tensor(nbytes, len(shape), dims, code, bits)
+    ptr = build.library().sf_pool_tensor(nbytes, len(shape), dims, code, bits)
     if not ptr:  # out of memory in aligned_alloc: let PyTorch report it its own way
         return torch.empty(shape, dtype=dtype)
     return torch.utils.dlpack.from_dlpack(_capsule_new(ptr, _CAPSULE_NAME, None))

@@ -1,6 +1,6 @@
 """What every fused backend does around its kernels: flatten the call, then shape the result.
 
-A backend's autograd ``Function`` sees ``x`` as a contiguous ``[T, M]`` tensor
+A backend's custom op sees ``x`` as a contiguous ``[T, M]`` tensor
 (``M = B * prod(features)``), parameters as ``[mid]`` vectors (:mod:`.params`) and returns
 ``spikes [T, M], v [M]``, then ``i [M]`` for CUBA and ``v_seq [T, M]`` with ``record_v``.
 """
@@ -17,19 +17,7 @@ from ..reference import Dynamics, NeuronOutput, state_dtype
 from .params import ParamLayout, initial_current, param_layout
 from .spec import KernelSpec, kernel_spec
 
-__all__ = ["CallLayout", "FlatCall", "flatten_call", "unflatten_result"]
-
-
-@dataclasses.dataclass(frozen=True)
-class CallLayout:
-    """The non-tensor description of a call that a backend's autograd context keeps."""
-
-    spec: KernelSpec
-    th_mid: int
-    th_inner: int
-    v0_mid: int
-    v0_inner: int
-    record_v: bool
+__all__ = ["FlatCall", "flatten_call", "unflatten_result"]
 
 
 @dataclasses.dataclass
@@ -50,9 +38,6 @@ class FlatCall:
     v0: ParamLayout
     i0: torch.Tensor | None
     state_dtype: torch.dtype
-
-    def layout(self, record_v: bool) -> CallLayout:
-        return CallLayout(self.spec, self.theta.mid, self.theta.inner, self.v0.mid, self.v0.inner, record_v)
 
 
 def flatten_call(

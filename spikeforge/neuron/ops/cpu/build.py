@@ -1,11 +1,15 @@
 """Build, cache and load the fused CPU kernel library.
 
-The C++ source (:mod:`.cpu_source`) includes no PyTorch or Python headers, so the
-library builds with one call of the system C++ compiler in about a second and needs no
-pip package (no ninja, no ``torch.utils.cpp_extension``). It is compiled at first use
-with ``-O3 -march=native`` and cached under ``$SPIKEFORGE_KERNEL_CACHE`` (default
-``~/.cache/spikeforge/kernels``), keyed by the source, the flags, the compiler and the
-CPU's instruction-set flags, so a cache shared between different machines stays valid.
+The C++ sources (``csrc/``, shipped as package data) include no PyTorch or Python
+headers, so the library builds with the system C++ compiler alone and needs no pip
+package (no ninja, no ``torch.utils.cpp_extension``). ``csrc/kernels.cpp`` is compiled six
+times (3 dtypes x 2 groups of neuron kinds, see :data:`UNITS`) and ``csrc/api.cpp`` once,
+in parallel, with ``-O3 -march=native``; the library is cached under
+``$SPIKEFORGE_KERNEL_CACHE`` (default ``~/.cache/spikeforge/kernels``), keyed by the
+sources, the flags, the compiler and the CPU's instruction-set flags, so a cache shared
+between different machines stays valid. So it is built once per machine: by ``./run``
+at set-up (``python -m spikeforge.neuron.ops.cpu``), else at the first fused call,
+which says so in one log line first (a cold build takes 10-30 s).
 
 OpenMP: the library links ``libgomp.so.1``; PyTorch's wheel ships a ``libgomp.so.1``
 which the dynamic loader has already mapped when ``torch`` was imported, so the kernels
@@ -31,9 +35,21 @@ from pathlib import Path
 
 import torch  # noqa: F401  (loads PyTorch's libgomp before the kernel library is loaded)
 
-from .cpu_source import UNITS
+__all__ = ["ABI_VERSION", "Args", "BuildStatus", "compiler", "is_cached", "library", "status"]
 
-__all__ = ["ABI_VERSION", "Args", "BuildStatus", "compiler", "library", "status"]
+CSRC = Path(__file__).with_name("csrc")
+# unit name -> preprocessor definitions for csrc/kernels.cpp (input dtype x group of neuron kinds); "api" is api.cpp
+_DTYPES = {"f32": ("float", "float"), "f64": ("double", "double"), "bf16": ("bf16", "float")}
+_GROUPS = {"if_lif": "IF,LIF_DECAY", "lif_cuba": "LIF_NODECAY,CUBA"}
+UNITS: dict[str, tuple[str, tuple[str, ...]]] = {
+    f"{name}_{group}": (
+        "kernels.cpp",
+        (f"-DSF_NAME={name}", f"-DSF_GROUP={group}", f"-DSF_IT={it}", f"-DSF_ST={st}", f"-DSF_KINDS={kinds}"),
+    )
+    for name, (it, st) in _DTYPES.items()
+    for group, kinds in _GROUPS.items()
+}
+UNITS["api"] = ("api.cpp", ())
 
 ABI_VERSION = 9
 FLAGS = (
@@ -171,10 +187,6 @@ def _flags(cxx: str) -> tuple[str, ...]:
 
 def _compile(cxx: str, folder: Path) -> tuple[Path | None, str]:
     """Compile every unit of :data:`UNITS` in parallel, then link; returns the library and the compiler output."""
-    sources = {}
-    for name, text in UNITS.items():
-        sources[name] = folder / f"{name}.cpp"
-        sources[name].write_text(text)
     objects = {name: folder / f"{name}.o" for name in UNITS}
     compile_flags = [f for f in _flags(cxx) if f != "-shared"]
     jobs = max(1, min(len(UNITS), os.cpu_count() or 1))
@@ -185,7 +197,8 @@ def _compile(cxx: str, folder: Path) -> tuple[Path | None, str]:
     while queue or running:
         while queue and len(running) < jobs and not failed:
             name = queue.pop(0)
-            cmd = [cxx, *compile_flags, "-c", str(sources[name]), "-o", str(objects[name])]
+            source, defines = UNITS[name]
+            cmd = [cxx, *compile_flags, f"-I{CSRC}", *defines, "-c", str(CSRC / source), "-o", str(objects[name])]
             running[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if not running:
             break
@@ -210,13 +223,34 @@ def _compile(cxx: str, folder: Path) -> tuple[Path | None, str]:
     return (so if link.returncode == 0 else None), "\n".join(output)
 
 
-def _build(cxx: str) -> BuildStatus:
-    source = "\n".join(UNITS[name] for name in sorted(UNITS))
-    key = "\n".join((source, " ".join(_flags(cxx)), _compiler_version(cxx), _cpu_signature(), platform.machine()))
+def _library_path(cxx: str) -> Path:
+    """The cache file of the library these sources, flags, compiler and CPU build."""
+    sources = "\n".join(f"{p.name}\n{p.read_text()}" for p in sorted(CSRC.iterdir()) if p.suffix in (".cpp", ".h"))
+    units = repr(sorted(UNITS.items()))
+    toolchain = (" ".join(_flags(cxx)), _compiler_version(cxx), _cpu_signature(), platform.machine())
+    key = "\n".join((sources, units, *toolchain))
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    folder = cache_dir()
-    so = folder / f"sf_cpu_{digest}.so"
-    log = folder / f"sf_cpu_{digest}.log"
+    return cache_dir() / f"sf_cpu_{digest}.so"
+
+
+def is_cached() -> bool:
+    """Whether the library is loaded or in the cache (so the next :func:`status` will not compile)."""
+    if _status is not None:
+        return True
+    cxx = compiler()
+    try:
+        return cxx is not None and _library_path(cxx).exists()
+    except OSError:
+        return False
+
+
+def _build(cxx: str) -> BuildStatus:
+    try:
+        so = _library_path(cxx)
+    except OSError as e:
+        return BuildStatus(False, f"cannot read the CPU kernel sources in {CSRC}: {e}")
+    folder = so.parent
+    log = so.with_suffix(".log")
     seconds = 0.0
     if not so.exists():
         try:
@@ -235,6 +269,7 @@ def _build(cxx: str) -> BuildStatus:
             log.write_text(output)
             if built is None:
                 first = next((ln for ln in output.splitlines() if "error" in ln), output.strip()[-300:])
+                first = " ".join(first.split()) or "no compiler output"  # one line
                 return BuildStatus(False, f"compiling the CPU kernels with {cxx} failed: {first} (log: {log})", log=log)
             os.replace(built, so)
     return _load(so, log, seconds)
@@ -264,6 +299,8 @@ def _load(so: Path, log: Path, seconds: float) -> BuildStatus:
 def status() -> BuildStatus:
     """Build (once per process, from the cache when possible) and report the outcome."""
     global _status
+    if _status is not None:  # the fast path takes no lock (and is traceable by torch.compile)
+        return _status
     with _lock:
         if _status is None:
             cxx = compiler()
@@ -280,3 +317,14 @@ def library() -> ctypes.CDLL:
     if not st.ok or _lib is None:
         raise RuntimeError(f"SpikeForge CPU kernels unavailable: {st.message}")
     return _lib
+
+
+def main() -> int:
+    """``python -m spikeforge.neuron.ops.cpu``: build (or find) the library and say what happened."""
+    st = status()
+    if st.ok:
+        how = f"built in {st.seconds:.1f}s" if st.seconds else "found in the cache"
+        print(f"[spikeforge] fused CPU neuron kernels {how}: {st.path}")
+        return 0
+    print(f"[spikeforge] fused CPU neuron kernels unavailable (neurons use the reference backend): {st.message}")
+    return 1

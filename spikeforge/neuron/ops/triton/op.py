@@ -1,0 +1,324 @@
+"""The fused GPU backend (``backend="triton"``), built on :mod:`.kernels`.
+
+Memory per neuron-step (``b`` = input element bytes, ``s`` = state bytes: 4, or 8 for
+float64): the forward reads ``x`` (b) and writes spikes (b) and, when a gradient is
+needed, ``H`` (s, saved for backward); the backward reads ``H`` (s) and ``grad_spikes``
+(b) and writes ``grad_x`` (b). A GPU holds too little per thread to keep a block's
+``H`` for all ``T`` steps, so unlike the CPU backend it saves ``H`` instead of
+recomputing it.
+
+``triton`` is imported on first use only. With ``TRITON_INTERPRET=1`` set before that
+first use, the kernels run in Triton's interpreter on CPU tensors (how the tests check
+them on machines without a GPU); ``"auto"`` still only picks this backend for CUDA tensors.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import os
+from types import ModuleType
+
+import torch
+
+from ... import reference
+from ...reference import Dynamics, NeuronOutput, state_dtype
+from ..call import flatten_call, unflatten_result
+from ..library import define
+from ..spec import unsupported_reason
+
+__all__ = ["DTYPES", "interpreting", "multistep", "neuron_backward", "neuron_forward", "supports", "why_not"]
+
+DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+BLOCK = 1024
+NUM_WARPS = 4
+
+
+def interpreting() -> bool:
+    """Whether Triton runs in interpreter mode (``TRITON_INTERPRET=1``), on CPU tensors."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+@functools.cache
+def _kernels() -> ModuleType:
+    return importlib.import_module(f"{__package__}.kernels")
+
+
+def _triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def supports(device: torch.device, dtype: torch.dtype, dyn: Dynamics) -> bool:
+    """CUDA tensors of a supported dtype, a supported dynamics, and ``triton`` installed."""
+    return (
+        device.type == "cuda"
+        and dtype in DTYPES
+        and unsupported_reason(dyn) is None
+        and _triton_installed()
+        and torch.cuda.is_available()
+    )
+
+
+def why_not() -> str:
+    need = "needs CUDA tensors of dtype float32/float16/bfloat16/float64, a built-in surrogate and `pip install triton`"
+    return need if _triton_installed() else f"{need} (triton is not installed)"
+
+
+def _launch(kernel, M: int, *args, **constexprs) -> None:
+    # enable_fp_fusion=False: no mul+add fused into one rounding, as in the reference
+    options = {} if interpreting() else {"num_warps": NUM_WARPS, "enable_fp_fusion": False}
+    kernel[(-(-M // BLOCK),)](*args, BLOCK=BLOCK, **constexprs, **options)
+
+
+def _reduce(g: torch.Tensor | None, mid: int, inner: int) -> torch.Tensor | None:
+    """Per-neuron gradient ``[M]`` -> ``[mid]`` for a parameter read as ``p[(m // inner) % mid]``."""
+    if g is None or mid == g.numel():
+        return g
+    return g.view(-1, mid, inner).sum(dim=(0, 2))
+
+
+# ----------------------------------------------------------------------------- custom ops
+# As the CPU backend (see ops/cpu/op.py): torch.library custom ops with fake implementations
+# and registered autograd, so torch.compile sees one op per neuron layer. The forward also
+# returns ``H [T, M]`` (state dtype) when ``save_h``, which the autograd context keeps.
+
+_CONFIG_ARGS = ("kind", "soft", "detach", "surrogate", "consts", "th_inner", "v0_inner")
+
+
+def _consts(values: list[float], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    # Rounded to the state dtype exactly as PyTorch rounds Python scalars in the reference.
+    consts = torch.tensor([*values, 0.0], dtype=dtype, device=device)
+    consts[7] = 1 / consts[0]
+    return consts
+
+
+def _forward(
+    x: torch.Tensor,
+    theta: torch.Tensor,
+    v0: torch.Tensor,
+    i0: torch.Tensor | None,
+    kind: int,
+    soft: bool,
+    detach: bool,
+    surrogate: int,
+    consts: list[float],
+    th_inner: int,
+    v0_inner: int,
+    record_v: bool,
+    save_h: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(spikes [T, M], v [M], i [M] | [0], v_seq [T, M] | [0], h [T, M] | [0])``."""
+    T, M = x.shape
+    sdt = state_dtype(x.dtype)
+    cuba = kind == 3
+    empty = torch.empty(0, dtype=sdt, device=x.device)
+    spikes = torch.empty((T, M), dtype=x.dtype, device=x.device)
+    h = torch.empty((T, M), dtype=sdt, device=x.device) if save_h else empty
+    v_seq = torch.empty((T, M), dtype=sdt, device=x.device) if record_v else empty.clone()
+    v_out = torch.empty(M, dtype=sdt, device=x.device)
+    i_out = torch.empty(M, dtype=sdt, device=x.device) if cuba else empty.clone()
+    _launch(
+        _kernels().forward_kernel,
+        M,
+        x,
+        spikes,
+        h,
+        v_seq,
+        v_out,
+        i_out,
+        v0,
+        theta,
+        i0 if i0 is not None else empty,
+        _consts(consts, sdt, x.device),
+        T,
+        M,
+        v0.numel(),
+        v0_inner,
+        theta.numel(),
+        th_inner,
+        KIND=kind,
+        SOFT=soft,
+        SAVE_H=save_h,
+        RECORD_V=record_v,
+        HAS_I0=i0 is not None,
+    )
+    return spikes, v_out, i_out, v_seq, h
+
+
+def _forward_fake(x, theta, v0, i0, kind, soft, detach, surrogate, consts, th_inner, v0_inner, record_v, save_h):
+    T, M = x.shape
+    sdt = state_dtype(x.dtype)
+    return (
+        x.new_empty((T, M)),
+        x.new_empty((M,), dtype=sdt),
+        x.new_empty((M if kind == 3 else 0,), dtype=sdt),
+        x.new_empty((T, M) if record_v else (0,), dtype=sdt),
+        x.new_empty((T, M) if save_h else (0,), dtype=sdt),
+    )
+
+
+def _backward_impl(
+    h: torch.Tensor,
+    theta: torch.Tensor,
+    g_spikes: torch.Tensor | None,
+    g_v: torch.Tensor | None,
+    g_i: torch.Tensor | None,
+    g_vseq: torch.Tensor | None,
+    x_dtype: torch.dtype,
+    v0_mid: int,
+    kind: int,
+    soft: bool,
+    detach: bool,
+    surrogate: int,
+    consts: list[float],
+    th_inner: int,
+    v0_inner: int,
+    needs: list[bool],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients ``(x [T, M], theta [th_mid], v0 [v0_mid], i0 [M])``; one not in ``needs`` is ``[0]``."""
+    T, M = h.shape
+    sdt = h.dtype
+    need_x, need_th, need_v0, need_i0 = needs
+    need_i0 = need_i0 and kind == 3
+    dev = h.device
+    dummy = torch.empty(0, dtype=sdt, device=dev)
+
+    def dense(g: torch.Tensor | None) -> torch.Tensor:
+        return dummy if g is None else g.to(sdt).contiguous()
+
+    g_x = torch.empty((T, M), dtype=x_dtype, device=dev) if need_x else torch.empty(0, dtype=x_dtype, device=dev)
+    g_th = torch.empty(M, dtype=sdt, device=dev) if need_th else dummy
+    g_v0 = torch.empty(M, dtype=sdt, device=dev) if need_v0 else dummy.clone()
+    g_i0 = torch.empty(M, dtype=sdt, device=dev) if need_i0 else dummy.clone()
+    _launch(
+        _kernels().backward_kernel,
+        M,
+        h,
+        dummy if g_spikes is None else g_spikes.contiguous(),
+        dense(g_vseq),
+        dense(g_v),
+        dense(g_i),
+        g_x,
+        theta,
+        g_th,
+        g_v0,
+        g_i0,
+        _consts(consts, sdt, dev),
+        T,
+        M,
+        theta.numel(),
+        th_inner,
+        KIND=kind,
+        SOFT=soft,
+        DETACH=detach,
+        SUR=surrogate,
+        HAS_GS=g_spikes is not None,
+        HAS_GVSEQ=g_vseq is not None,
+        HAS_GV=g_v is not None,
+        HAS_GI=g_i is not None,
+        NEED_GX=need_x,
+        NEED_GTH=need_th,
+        NEED_GV0=need_v0,
+        NEED_GI0=need_i0,
+    )
+    return (
+        g_x,
+        _reduce(g_th, theta.numel(), th_inner) if need_th else g_th,
+        _reduce(g_v0, v0_mid, v0_inner) if need_v0 else g_v0,
+        g_i0,
+    )
+
+
+def _backward_fake(h, theta, g_spikes, g_v, g_i, g_vseq, x_dtype, v0_mid, kind, soft, detach, surrogate, *layout):
+    needs = layout[-1]  # (consts, th_inner, v0_inner, needs)
+    T, M = h.shape
+    need_x, need_th, need_v0, need_i0 = needs
+    return (
+        h.new_empty((T, M) if need_x else (0,), dtype=x_dtype),
+        h.new_empty((theta.numel() if need_th else 0,)),
+        h.new_empty((v0_mid if need_v0 else 0,)),
+        h.new_empty((M if need_i0 and kind == 3 else 0,)),
+    )
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    x, theta, v0, _i0, *config, record_v, _save_h = inputs
+    ctx.save_for_backward(output[4], theta)
+    ctx.config = dict(zip(_CONFIG_ARGS, config, strict=True))
+    ctx.record_v, ctx.x_dtype, ctx.v0_mid = record_v, x.dtype, v0.numel()
+
+
+def _backward(ctx, g_spikes, g_v, g_i, g_vseq, _g_h):
+    h, theta = ctx.saved_tensors
+    cfg = ctx.config
+    needs = list(ctx.needs_input_grad[:4])
+    grads = neuron_backward(
+        h,
+        theta,
+        g_spikes,
+        g_v,
+        g_i if cfg["kind"] == 3 else None,
+        g_vseq if ctx.record_v else None,
+        ctx.x_dtype,
+        ctx.v0_mid,
+        needs=needs,
+        **cfg,
+    )
+    out = [g if need else None for g, need in zip(grads, needs, strict=True)]
+    if cfg["kind"] != 3:
+        out[3] = None
+    return (*out, *([None] * (len(_CONFIG_ARGS) + 2)))
+
+
+neuron_backward = define(
+    "triton_neuron_backward",
+    "(Tensor h, Tensor theta, Tensor? g_spikes, Tensor? g_v, Tensor? g_i, Tensor? g_vseq, ScalarType x_dtype, "
+    "int v0_mid, int kind, bool soft, bool detach, int surrogate, float[] consts, int th_inner, int v0_inner, "
+    "bool[] needs) -> (Tensor, Tensor, Tensor, Tensor)",
+    _backward_impl,
+    _backward_fake,
+)
+neuron_forward = define(
+    "triton_neuron_forward",
+    "(Tensor x, Tensor theta, Tensor v0, Tensor? i0, int kind, bool soft, bool detach, int surrogate, float[] consts, "
+    "int th_inner, int v0_inner, bool record_v, bool save_h) -> (Tensor, Tensor, Tensor, Tensor, Tensor)",
+    _forward,
+    _forward_fake,
+    backward=_backward,
+    setup_context=_setup_context,
+)
+
+
+def multistep(
+    x: torch.Tensor,
+    dyn: Dynamics,
+    v_threshold: float | torch.Tensor,
+    v_init: float | torch.Tensor,
+    i_init: float | torch.Tensor | None = None,
+    record_v: bool = False,
+) -> NeuronOutput:
+    """:func:`spikeforge.neuron.reference.multistep` computed by the Triton kernels (same arguments and result)."""
+    on_device = x.device.type == "cuda" or (interpreting() and x.device.type == "cpu")
+    if not on_device or x.dtype not in DTYPES or not _triton_installed():
+        raise ValueError(f"the 'triton' neuron backend {why_not()}; got device={x.device.type}, dtype={x.dtype}")
+    call = flatten_call(x, dyn, v_threshold, v_init, i_init)
+    if call is None:
+        return reference.multistep(x, dyn, v_threshold, v_init, i_init, record_v)
+    spec = call.spec
+    tensors = (call.x, call.theta.values, call.v0.values, call.i0)
+    save_h = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    spikes, v, i, v_seq, _h = neuron_forward(
+        *tensors,
+        spec.kind,
+        spec.soft,
+        spec.detach,
+        spec.surrogate,
+        [spec.tau, spec.alpha_i, spec.alpha_v, spec.v_rest, spec.v_reset, spec.c0, spec.c1],
+        call.theta.inner,
+        call.v0.inner,
+        record_v,
+        save_h,
+    )
+    outs = (spikes, v) + ((i,) if dyn.kind == "cuba" else ()) + ((v_seq,) if record_v else ())
+    return unflatten_result(outs, x, dyn, record_v)
