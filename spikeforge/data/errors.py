@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 
+from ..errors import SpikeForgeError
+
 __all__ = ["DataError", "DataFormatError", "DatasetNotFoundError", "EmptySplitError"]
 
 
-class DataError(Exception):
+class DataError(SpikeForgeError):
     """Base of every data error a user can cause (bad file, missing dataset, empty split)."""
 
 

@@ -62,6 +62,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UserError
 from ..layers import MultiStep, batch_to_seq, seq_to_batch
 from ..neuron.nodes import BaseNode, CUBALIFNode, IFNode, LIFNode, is_neuron
 from ..neuron.surrogate import get_surrogate
@@ -74,7 +75,7 @@ __all__ = ["Gain", "NIRConversionError", "NIRNetwork", "export_nir", "import_nir
 _RTOL = 1e-6
 
 
-class NIRConversionError(ValueError):
+class NIRConversionError(UserError):
     """A layer or NIR node that cannot be converted (the message names it)."""
 
 
