@@ -90,7 +90,11 @@ def cmd_configs(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
+def build_parser(
+    plugins: bool = True,
+) -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
+    """The parser and a handler per command; ``plugins=False`` leaves out the contributed commands
+    (``train``/``eval``/``configs`` need none of them, and building theirs imports e.g. matplotlib)."""
     parser = argparse.ArgumentParser(prog="spikeforge", description="Train and analyse SNNs with learnable dynamics.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,7 +117,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     p = sub.add_parser("configs", help="list the shipped configs")
     handlers["configs"] = cmd_configs
 
-    for module, adder, runner in _PLUGINS:
+    for module, adder, runner in _PLUGINS if plugins else []:
         try:
             mod = __import__(f"spikeforge.{module}", fromlist=[adder, runner])
         except ModuleNotFoundError:
@@ -136,8 +140,13 @@ _PLUGINS: list[tuple[str, str, str]] = [
 ]
 
 
+_BUILTIN = ("train", "eval", "configs")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser, handlers = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser, handlers = build_parser(plugins=command not in _BUILTIN)
     args = parser.parse_args(argv)
     try:
         return handlers[args.command](args)
