@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,11 +37,16 @@ def _spikeforge(tmp: Path, extra: list[str]) -> list[str]:
     return [sys.executable, "-m", "spikeforge", "train", "--run-dir", str(run_dir), *extra]
 
 
-def _run(cmd: list[str]) -> tuple[float, float, str]:
-    """``(seconds, test accuracy, last output line)`` of one whole process."""
-    start = time.perf_counter()
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(cmd: list[str]) -> tuple[float, float, float]:
+    """``(wall seconds, CPU seconds, test accuracy)`` of one whole process."""
+    start, cpu = time.perf_counter(), _cpu_seconds()
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
     out = proc.stdout.strip().splitlines()
@@ -48,7 +55,7 @@ def _run(cmd: list[str]) -> tuple[float, float, str]:
         acc = json.loads((run_dir / "result.json").read_text())["test_acc"]
     else:
         acc = json.loads(out[-1])["test_acc"]
-    return seconds, acc, out[-1] if out else ""
+    return seconds, cpu, acc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,38 +77,43 @@ def main(argv: list[str] | None = None) -> int:
             for name, make in commands.items():
                 print(f"{name}: {' '.join(make())}")
             return 0
-        rows: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
         for r in range(args.repeats):
             order = list(commands)
             random.shuffle(order)
             for name in order:
-                seconds, acc, _ = _run(commands[name]())
-                rows[name].append((seconds, acc))
-                print(f"round {r + 1} {name:<13} {seconds:6.1f}s  test acc {100 * acc:.2f}%", flush=True)
+                seconds, cpu, acc = _run(commands[name]())
+                rows[name].append((seconds, cpu, acc))
+                line = f"round {r + 1} {name:<13} {seconds:6.1f}s (CPU {cpu:5.1f}s)  test acc {100 * acc:.2f}%"
+                print(line, flush=True)
     summary = {
         name: {
-            "median_s": statistics.median(s for s, _ in runs),
-            "median_acc": statistics.median(a for _, a in runs),
-            "min_acc": min(a for _, a in runs),
-            "runs": [{"seconds": s, "test_acc": a} for s, a in runs],
+            "median_s": statistics.median(s for s, _, _ in runs),
+            "median_cpu_s": statistics.median(c for _, c, _ in runs),
+            "median_acc": statistics.median(a for _, _, a in runs),
+            "min_acc": min(a for _, _, a in runs),
+            "runs": [{"seconds": s, "cpu_seconds": c, "test_acc": a} for s, c, a in runs],
         }
         for name, runs in rows.items()
     }
     ratio = summary["spikingjelly"]["median_s"] / summary["spikeforge"]["median_s"]
+    cpu_ratio = summary["spikingjelly"]["median_cpu_s"] / summary["spikeforge"]["median_cpu_s"]
 
     def accs(v: dict) -> str:
         return ", ".join(f"{100 * r['test_acc']:.2f}" for r in v["runs"])
 
     lines = [
-        "| contender | median wall time (s) | test accuracy per round (%) |",
-        "| --- | ---: | --- |",
-        *(f"| {name} | {v['median_s']:.1f} | {accs(v)} |" for name, v in summary.items()),
+        "| contender | median wall time (s) | median CPU time (s) | test accuracy per round (%) |",
+        "| --- | ---: | ---: | --- |",
+        *(f"| {name} | {v['median_s']:.1f} | {v['median_cpu_s']:.1f} | {accs(v)} |" for name, v in summary.items()),
         "",
-        f"SpikingJelly script / spikeforge train wall time: {ratio:.2f}x ({args.repeats} interleaved rounds).",
+        f"SpikingJelly script / spikeforge train: wall time {ratio:.2f}x, CPU time {cpu_ratio:.2f}x "
+        f"({args.repeats} interleaved rounds; load average {os.getloadavg()[0]:.1f} at the end).",
     ]
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"repeats": args.repeats, "sf_args": args.sf_args, "sj_args": args.sj_args, "ratio_sj_over_sf": ratio}
+    meta["cpu_ratio_sj_over_sf"] = cpu_ratio
     args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": summary}, indent=2) + "\n")
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return 0

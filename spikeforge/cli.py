@@ -71,7 +71,11 @@ def cmd_configs(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
+def build_parser(
+    plugins: bool = True,
+) -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
+    """The parser and a handler per command; ``plugins=False`` leaves out the contributed commands
+    (``train``/``eval``/``configs`` need none of them, and building theirs imports e.g. matplotlib)."""
     parser = argparse.ArgumentParser(prog="spikeforge", description="Train and analyse SNNs with learnable dynamics.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--version", action="version", version=f"spikeforge {_version()}")
@@ -103,20 +107,23 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     p = sub.add_parser("configs", help="list the shipped configs")
     handlers["configs"] = cmd_configs
 
-    # The area commands, imported explicitly: a missing or broken one fails loudly instead of vanishing.
-    from .analysis import cli as analysis_cli
-    from .data import cli as data_cli
-    from .monitor import cli as monitor_cli
-    from .report import cli as report_cli
-    from .reproduce import cli as reproduce_cli
+    # The area commands, imported explicitly (a missing or broken one fails loudly instead of vanishing);
+    # only when the command needs them: building their parsers imports e.g. matplotlib.
+    area_commands: list[tuple[Callable, Callable]] = []
+    if plugins:
+        from .analysis import cli as analysis_cli
+        from .data import cli as data_cli
+        from .monitor import cli as monitor_cli
+        from .report import cli as report_cli
+        from .reproduce import cli as reproduce_cli
 
-    area_commands: list[tuple[Callable, Callable]] = [
-        (analysis_cli.add_analyze_parser, analysis_cli.run_analyze),
-        (monitor_cli.add_energy_parser, monitor_cli.run_energy),
-        (data_cli.add_data_parser, data_cli.run_data),
-        (report_cli.add_report_parser, report_cli.run_report),
-        (reproduce_cli.add_reproduce_parser, reproduce_cli.run_reproduce),
-    ]
+        area_commands = [
+            (analysis_cli.add_analyze_parser, analysis_cli.run_analyze),
+            (monitor_cli.add_energy_parser, monitor_cli.run_energy),
+            (data_cli.add_data_parser, data_cli.run_data),
+            (report_cli.add_report_parser, report_cli.run_report),
+            (reproduce_cli.add_reproduce_parser, reproduce_cli.run_reproduce),
+        ]
     for add, run in area_commands:
         added = add(sub)
         # adders return the names they added (or the sub-parser they created)
@@ -132,8 +139,13 @@ def _version() -> str:
     return __version__
 
 
+_BUILTIN = ("train", "eval", "configs")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser, handlers = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser, handlers = build_parser(plugins=command not in _BUILTIN)
     args = parser.parse_args(argv)
     try:
         return handlers[args.command](args)

@@ -129,7 +129,7 @@ def select(name: str, device: torch.device, dtype: torch.dtype, dyn: reference.D
         )
     if name != "auto":
         return resolve_backend(name, device, dtype, dyn)
-    if device.type == "cpu":
+    if device.type == "cpu" and dtype in (torch.float32, torch.float64, torch.bfloat16):
         _load_optional_backends()
         _announce_cpu_build()
     backend = resolve_backend(name, device, dtype, dyn)
