@@ -298,3 +298,31 @@ def test_sigterm_during_a_parallel_cache_build_leaves_no_worker_alive(tmp_path):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_content_keys_are_remembered_by_stat_and_recomputed_for_a_rewritten_file(tmp_path, monkeypatch):
+    from spikeforge.data import cache as cache_module
+
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"\x01" * 100)
+    fresh = cache_module.ContentKeys(tmp_path / "keys.json")
+    fresh.key(path)
+    fresh.save()
+    assert not (tmp_path / "keys.json").exists()  # changed in the last 2 s: not remembered
+    now = time.time_ns()
+    monkeypatch.setattr(cache_module.time, "time_ns", lambda: now + 10**10)  # the file's last change is 10 s old
+    memo = cache_module.ContentKeys(tmp_path / "keys.json")
+    first = memo.key(path)
+    memo.save()
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("the file was read again")
+
+    with monkeypatch.context() as m:
+        m.setattr(cache_module, "content_key", no_read)
+        assert cache_module.ContentKeys(tmp_path / "keys.json").key(path) == first  # stat unchanged: not read
+    st = os.stat(path)
+    time.sleep(0.05)  # past the file-time tick of the first write
+    path.write_bytes(b"\x02" * 100)  # same size, then the old mtime restored exactly (as cp -p / rsync -a do)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert cache_module.ContentKeys(tmp_path / "keys.json").key(path) != first  # ctime moved: hashed again

@@ -195,6 +195,6 @@ def build_dataset(name: str, split: str, root: str | None = None, T: int | None 
         dataset = info.builder(root=root, split=split, T=T, **parsed)
     else:
         dataset = info.builder(root=root, split=split, T=T, options=parsed)
-    if len(dataset) == 0:
+    if hasattr(dataset, "__len__") and len(dataset) == 0:  # an IterableDataset may have no length
         raise EmptySplitError(f"dataset {name!r}: the {split} split under {root!r} holds no samples")
     return dataset

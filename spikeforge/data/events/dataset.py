@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..cache import FrameCache, content_key, default_cache_root
+from ..cache import ContentKeys, FrameCache, content_key, default_cache_root
 from ..errors import DataFormatError
 from .frames import RESIZE_MODES, SPLIT_BY, events_to_frames, resize_frames
 from .stream import Events
@@ -38,6 +38,7 @@ __all__ = [
     "fill_cache",
 ]
 
+CONTENT_KEYS = "content-keys"  # CACHE_ROOT/content-keys/<dataset>.json: the source files' keys by stat
 # Below this many samples to build, starting worker processes costs more than it saves.
 _PARALLEL_MIN_SAMPLES = 64
 
@@ -135,13 +136,17 @@ class FrameSource:
             frames = resize_frames(torch.from_numpy(frames), s.size, s.resize_mode).numpy()
         return frames
 
-    def signature(self, root: str | os.PathLike[str]) -> list[str]:
-        """One line per sample that changes when its source file's contents or its label do (for the cache key)."""
+    def signature(self, root: str | os.PathLike[str], memo: ContentKeys | None = None) -> list[str]:
+        """One line per sample that changes when its source file's contents or its label do (for the cache key).
+
+        ``memo`` remembers the files' content keys between runs (see :class:`ContentKeys`).
+        """
         keys: dict[str, str] = {}
         lines = []
         for sample in self.samples:
             if sample.path not in keys:
-                keys[sample.path] = f"{os.path.relpath(sample.path, root)}|{content_key(sample.path)}"
+                key = memo.key(sample.path) if memo is not None else content_key(sample.path)
+                keys[sample.path] = f"{os.path.relpath(sample.path, root)}|{key}"
             lines.append(f"{keys[sample.path]}|{sample.label}|{sample.window}")
         return lines
 
@@ -325,9 +330,11 @@ def build_event_frames(
             "sensor": [spec.height, spec.width],
             **(key or {}),
         }
-        frame_cache = FrameCache.for_samples(
-            default_cache_root(root, cache_dir), name, split, params, source.signature(root), len(source.samples)
-        )
+        cache_root = default_cache_root(root, cache_dir)
+        memo = ContentKeys(cache_root / CONTENT_KEYS / f"{name}.json")
+        signature = source.signature(root, memo)
+        memo.save()
+        frame_cache = FrameCache.for_samples(cache_root, name, split, params, signature, len(source.samples))
         fill_cache(source, frame_cache, workers=workers, desc=f"{name} {split} frames", progress=progress)
     return EventFrameDataset(source, frame_cache, transform, binary)
 
