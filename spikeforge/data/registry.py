@@ -196,5 +196,9 @@ def build_dataset(name: str, split: str, root: str | None = None, T: int | None 
     else:
         dataset = info.builder(root=root, split=split, T=T, options=parsed)
     if hasattr(dataset, "__len__") and len(dataset) == 0:  # an IterableDataset may have no length
-        raise EmptySplitError(f"dataset {name!r}: the {split} split under {root!r} holds no samples")
+        where = f" under {root!r}" if root else ""
+        raise EmptySplitError(
+            f"dataset {name!r}: the {split} split{where} holds no samples, so the {split} split is empty: "
+            "check data.root and data.options"
+        )
     return dataset
