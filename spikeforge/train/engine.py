@@ -222,6 +222,15 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
         if start_epoch:
             print(f"[spikeforge] resumed after epoch {start_epoch}", flush=True)
 
+    initial: dict[str, Any] = {}
+    if monitor is not None and start_epoch == 0:
+        # epoch 0: the untrained model's activity (dead neurons before training, Rouser Fig 4); the
+        # RNG is restored so that a monitored run trains exactly as an unmonitored one
+        rng = get_rng_state()
+        measured = monitor.initial(lambda: evaluate(model, test_loader, loss_fn, encoder, cfg.T, device, autocast))
+        initial = {f"monitor/{k}": v for k, v in measured.items()}
+        set_rng_state(rng)
+
     ev: dict[str, Any] = {}
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
@@ -258,6 +267,8 @@ def _train(cfg, env, device, resume, run_dir, callbacks, verbose, t_start) -> Ru
             )
         if monitor is not None:  # every rank: a collective under DDP
             record.update({f"monitor/{k}": v for k, v in monitor.compute().items()})
+            record.update(initial)  # the first record only
+            initial = {}
         record["time_s"] = time.time() - t0
         is_best = "test/acc" in record and record["test/acc"] > best_acc
         if is_best:
