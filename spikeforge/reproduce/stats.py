@@ -40,6 +40,8 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
+from ..analysis.curves import epochs_to_reach, last_finite
+
 __all__ = [
     "DOES_NOT_HOLD",
     "HOLDS",
@@ -240,23 +242,7 @@ def count_verdicts(verdicts: Sequence[str]) -> str:
     return text
 
 
-def last_finite(values: Sequence[float | None]) -> float:
-    """The last finite value of a curve (NaN when there is none)."""
-    for v in reversed(list(values)):
-        if v is not None and math.isfinite(v):
-            return float(v)
-    return math.nan
-
-
 def epochs_to_target(curve: Sequence[float | None], target: float, censor: int | None = None) -> int | None:
-    """The first epoch (1-based) at which ``curve`` reaches ``target`` (``>=``).
-
-    A curve that never reaches it returns ``censor`` (e.g. ``epochs + 1``, so that an arm that
-    never converges ranks after every arm that does), or ``None`` when ``censor`` is ``None``.
-    """
-    if not math.isfinite(target):
-        return censor
-    for epoch, v in enumerate(curve, start=1):
-        if v is not None and math.isfinite(v) and v >= target:
-            return epoch
-    return censor
+    """The first epoch (1-based) at which ``curve`` reaches ``target`` (``>=``); ``censor`` if never
+    (see :func:`spikeforge.analysis.curves.epochs_to_reach`)."""
+    return epochs_to_reach(curve, target, censor=censor)

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..analysis.sweep import run_arms
 from .claims import CLAIMS
 from .report import ClaimReport, write_claim, write_summary
-from .runner import run_arms
 from .tasks import BUDGETS, Budget
 
 __all__ = ["run_study"]

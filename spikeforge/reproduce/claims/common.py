@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..runner import Arm, ArmResult
+from ...analysis.sweep import Arm, ArmResult
 from ..stats import last_finite
 from ..tasks import Budget, task_config
 

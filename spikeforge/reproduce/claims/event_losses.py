@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ...analysis.sweep import Arm, ArmResult
 from ..plots import COLORS, band, new_figure, save
 from ..report import ClaimReport, comparison_row
-from ..runner import Arm, ArmResult
 from ..stats import combine, compare, summarize
 from ..tasks import Budget
 from .common import CHANCE, TET_LAMBDA, event_arm, final_accs, results_for, total_seconds

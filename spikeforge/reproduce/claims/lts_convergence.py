@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ...analysis.sweep import Arm, ArmResult
 from ..plots import COLORS, new_figure, save
 from ..report import ClaimReport, comparison_row
-from ..runner import Arm, ArmResult
 from ..stats import UNTESTABLE, combine, compare, summarize
 from ..tasks import Budget, task_config
 from .common import final_accs, results_for, total_seconds

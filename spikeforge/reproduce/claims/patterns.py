@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...analysis.sweep import Arm, ArmResult
 from ..plots import COLORS, new_figure, save
 from ..report import ClaimReport, comparison_row
-from ..runner import Arm, ArmResult
 from ..stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Summary, compare, conjunction, summarize
 from ..tasks import Budget
 from .imp_static import imp_arm

@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from ...analysis.sweep import Arm, ArmResult
 from ..plots import COLORS, new_figure, save
 from ..report import ClaimReport, comparison_row
-from ..runner import Arm, ArmResult
 from ..stats import combine, compare, conjunction, summarize
 from ..tasks import Budget, task_config
 from .common import CHANCE, final_accs, results_for, total_seconds
