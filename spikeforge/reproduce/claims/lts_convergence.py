@@ -49,7 +49,7 @@ REL_MARGIN = 0.10  # 10% of the baseline (the replica's effect: -36% iterations)
 def _arms(budget: Budget, task: str, loss: str) -> list[Arm]:
     iters = budget.tasks[task].epochs
     out = []
-    for s in budget.seeds:
+    for s in budget.seeds_for(task):
         raw = task_config(task, budget, T=T, seed=s, **{"loss.name": loss, "run.eval_every": iters})
         out.append(Arm(f"{task}-{loss}-T{T}-s{s}", raw))
     return out
@@ -172,7 +172,8 @@ def analyze(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> 
 def _setup(budget: Budget) -> str:
     m, d, n = (budget.tasks[t] for t in TASKS)
     return (
-        f"T={T}, IMP 0, losses SDT / TET / LTS, seeds {list(budget.seeds)}, one record per iteration. memorise "
+        f"T={T}, IMP 0, losses SDT / TET / LTS, seeds {list(budget.seeds_for('memorise'))} (digits, mnist1d: "
+        f"{list(budget.seeds_for('digits_iter'))}), one record per iteration. memorise "
         "(the official convergence script's protocol): 1024 standard-normal 100-d inputs with random labels, bias-free "
         "MLP 100-256-256-10 with a linear readout, IF soft reset, Sigmoid(4) surrogate, full batch, Adam lr 1e-3, "
         f"{m.epochs} iterations. digits: digits_convnet (IF, ATan), batch 64, AdamW lr 5e-3, {d.epochs} iterations. "
