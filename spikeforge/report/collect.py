@@ -96,14 +96,10 @@ def _read_records(run_dir: Path) -> list[dict[str, Any]]:
 
 def _layer_figures(records: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
     """Per-layer curves (dead fraction, firing rate, weight change) drawn from the monitor's keys."""
-    from ..analysis.plots import layer_series, plot_layer_curves
+    from ..analysis.plots import layer_series, plot_layer_curves, with_epoch0
 
-    monitored = [{k: v for k, v in r.items() if k == "epoch" or k.startswith("monitor/")} for r in records]
     # the untrained model's activity (``init_<metric>`` keys of the first record) is the epoch-0 point
-    first = monitored[0] if monitored else {}
-    initial = {k.replace("/init_", "/"): v for k, v in first.items() if "/init_" in k}
-    if initial:
-        monitored.insert(0, {"epoch": 0, **initial})
+    monitored = with_epoch0([{k: v for k, v in r.items() if k == "epoch" or k.startswith("monitor/")} for r in records])
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for metric in LAYER_METRICS:

@@ -172,8 +172,8 @@ def analyze(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> 
 def _setup(budget: Budget) -> str:
     m, d, n = (budget.tasks[t] for t in TASKS)
     return (
-        f"T={T}, IMP 0, losses SDT / TET / LTS, seeds {list(budget.seeds_for('memorise'))} (digits, mnist1d: "
-        f"{list(budget.seeds_for('digits_iter'))}), one record per iteration. memorise "
+        f"T={T}, IMP 0, losses SDT / TET / LTS, seeds {list(budget.seeds_for('memorise'))}, one record per "
+        "iteration. memorise "
         "(the official convergence script's protocol): 1024 standard-normal 100-d inputs with random labels, bias-free "
         "MLP 100-256-256-10 with a linear readout, IF soft reset, Sigmoid(4) surrogate, full batch, Adam lr 1e-3, "
         f"{m.epochs} iterations. digits: digits_convnet (IF, ATan), batch 64, AdamW lr 5e-3, {d.epochs} iterations. "
