@@ -68,7 +68,7 @@ def threshold_neuron(neuron: Mapping[str, Any], init: float, learned: bool) -> d
 def _arms(budget: Budget, init: float, mode: str) -> list[Arm]:
     out = []
     lr = MODES[mode]
-    for seed in budget.seeds:
+    for seed in budget.seeds_for(TASK):
         raw = task_config(TASK, budget, seed=seed, **{"run.monitor": True})
         raw["neuron"] = threshold_neuron(raw["neuron"], init, lr is not None)
         if lr is not None:
@@ -239,7 +239,7 @@ def _setup(budget: Budget) -> str:
         "spike-rate MSE loss (targets 0.2 / 0.03), no bias, Kaiming init, Adam lr_W 1e-3; binary sim_event_digits "
         f"frames 2x2 sum-pooled, T = 16. {tb.epochs} epochs x {steps}, evaluated every "
         f"{dict(tb.overrides).get('run.eval_every', 1)} epochs with the activity monitor. Arms: threshold fixed, "
-        f"learned per neuron with lr_Th 1e-2 and 1e-3; seeds {list(budget.seeds)}."
+        f"learned per neuron with lr_Th 1e-2 and 1e-3; seeds {list(budget.seeds_for(TASK))}."
     )
 
 
