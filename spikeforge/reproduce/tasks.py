@@ -59,7 +59,7 @@ CUBA_NEURON: dict[str, Any] = {
 # The official "convergence speed" script's neuron: IF, soft reset, Sigmoid surrogate with alpha 4.
 MEMORISE_NEURON: dict[str, Any] = {"type": "if", "v_reset": None, "surrogate": {"name": "sigmoid", "alpha": 4.0}}
 # Rouser Fig 6b: (Th_init, tau, s) = (0.25, 3, 3); the reset is detached (SLAYER does not backpropagate
-# through it). TODO(fidA presets): use the Rouser preset of spikeforge.neuron.presets once it is merged.
+# through it). Stated here until the shared Rouser preset (spikeforge.neuron.presets) is merged.
 ROUSER_FIG6B_NEURON: dict[str, Any] = {
     **CUBA_NEURON,
     "v_threshold": 0.25,
