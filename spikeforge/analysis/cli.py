@@ -107,8 +107,8 @@ def add_analyze_parser(subparsers: argparse._SubParsersAction) -> list[str]:
     lc.add_argument(
         "--metric",
         action="append",
-        help="key suffix to plot, repeatable (default: dead_fraction, train_dead_fraction, firing_rate, "
-        "weight_change where present)",
+        help="key suffix to plot, repeatable (default: dead_fraction_sample, dead_fraction, train_dead_fraction, "
+        "firing_rate, weight_change where present)",
     )
     lc.add_argument("--out", type=Path, help="output folder (default: <run folder>/plots)")
 
@@ -243,14 +243,14 @@ def _overhead(args: argparse.Namespace) -> dict[str, Any]:
 
 def _layer_curves(args: argparse.Namespace) -> dict[str, Any]:
     from ..train.runfolder import METRICS
-    from .plots import layer_series, load_metrics_jsonl, plot_layer_curves
+    from .plots import layer_series, load_metrics_jsonl, plot_layer_curves, with_epoch0
 
     path = args.metrics / METRICS if args.metrics.is_dir() else args.metrics
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no metrics file")
-    records = load_metrics_jsonl(path)
+    records = with_epoch0(load_metrics_jsonl(path))  # monitored runs: epoch 0 = before training
     out = args.out or path.parent / "plots"
-    defaults = ("dead_fraction", "train_dead_fraction", "firing_rate", "weight_change")
+    defaults = ("dead_fraction_sample", "dead_fraction", "train_dead_fraction", "firing_rate", "weight_change")
     metrics = args.metric or [m for m in defaults if layer_series(records, m)]
     if not metrics:
         raise ValueError(

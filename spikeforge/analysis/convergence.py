@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..train import runfolder as RF
+from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
 from .plots import integer_ticks, new_figure, save_figure
-from .sweep import epochs_to_reach, mean_std, metric_curve, run_one, stack_mean_std
+from .sweep import run_one
 
 __all__ = ["LOSSES", "QUICK", "plot_convergence", "run_convergence", "summarize_convergence"]
 
@@ -67,12 +68,12 @@ def summarize_convergence(
     finals: dict[tuple[int, str], float] = {}
     for key, runs in curves.items():
         mean, _ = stack_mean_std(runs)
-        finals[key] = _last_finite(mean)
+        finals[key] = last_finite(mean)
     for (T, loss), runs in curves.items():
         best_final = max((v for (t, _), v in finals.items() if t == T and math.isfinite(v)), default=math.nan)
         target = fraction * best_final
         mean, _ = stack_mean_std(runs)
-        final = [_last_finite(r) for r in runs]
+        final = [last_finite(r) for r in runs]
         best = [max((v for v in r if math.isfinite(v)), default=math.nan) for r in runs]
         rows.append(
             {
@@ -91,13 +92,6 @@ def summarize_convergence(
             }
         )
     return rows
-
-
-def _last_finite(values: Sequence[float]) -> float:
-    for v in reversed(list(values)):
-        if math.isfinite(v):
-            return float(v)
-    return math.nan
 
 
 def plot_convergence(

@@ -191,3 +191,17 @@ def plot_layer_curves(
     ax.legend(loc="best", ncol=1 if len(series) <= 8 else 2)
     save_figure(fig, out_png)
     return series
+
+
+def with_epoch0(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` with an epoch-0 record in front, made from the first record's ``init_<metric>`` keys.
+
+    With the monitor on, the engine measures the untrained model's activity and logs it in the
+    first epoch's record as ``monitor/<layer>/init_<metric>`` (Rouser's Fig 4 starts at epoch 0);
+    this turns those keys into ``{"epoch": 0, "monitor/<layer>/<metric>": ...}`` so that the
+    per-layer curves start before training. Records without such keys are returned unchanged.
+    """
+    records = list(records)
+    first = records[0] if records else {}
+    initial = {k.replace("/init_", "/"): v for k, v in first.items() if "/init_" in k}
+    return [{"epoch": 0, **initial}, *records] if initial else records

@@ -1,35 +1,64 @@
-"""Shared machinery of the training sweeps (convergence, threshold grid).
+"""The one sweep runner: cached engine runs for the analyses and the reproduction study.
 
-A sweep derives one config per grid point from a base config (a YAML mapping plus
-``--set`` overrides), trains each through the engine's :func:`spikeforge.train.engine.train`
-into its own run folder under ``OUT/runs/``, and reads back the per-epoch records. A run
-whose folder already holds a ``result.json`` and the same ``config.yaml`` is reused, so an
-interrupted sweep continues where it stopped.
+A sweep derives one raw config per grid point (or per study *arm* and seed), trains each through
+:func:`spikeforge.train.engine.train` into its own run folder, and reads back what the run
+logged. A folder that holds ``result.json`` is a finished run and is read back instead of trained
+again (an interrupted sweep continues where it stopped); a folder without it (an interrupted run)
+is cleared and trained from scratch, since the engine appends to ``metrics.jsonl``. A run whose
+loss diverges is a result, not an error (a fixed threshold can make training fail): its
+``result.json`` records ``"diverged": true`` and the last evaluated accuracy.
+
+Two ways to name a run folder:
+
+* :func:`run_one` (the analyses' sweeps): the caller names the folder; a finished run is reused
+  only when its ``config.yaml`` is the config asked for.
+* :class:`Arm` + :func:`run_arms` (the study): the folder is ``RUNS/<name>-<hash of the config>``,
+  so two claims that need the same run share it, and runs can be trained in parallel processes.
+
+Per-run PNG curves are skipped (``run.plots: false``) unless asked for: over hundreds of short
+runs the drawing costs more than the training.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import copy
+import dataclasses
+import hashlib
+import json
 import math
+import multiprocessing
+import os
+import shutil
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
+from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
+
 __all__ = [
+    "Arm",
+    "ArmResult",
+    "arm_dir",
     "epochs_to_reach",
+    "last_finite",
     "load_base_config",
+    "load_result",
     "mean_std",
     "metric_curve",
+    "run_arm",
+    "run_arms",
     "run_one",
     "set_path",
     "set_threads",
     "stack_mean_std",
 ]
+
+RESULT = "result.json"
+CONFIG = "config.yaml"
 
 
 def load_base_config(config: str | Path | None, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -49,91 +78,237 @@ def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def run_one(
-    raw: dict[str, Any], run_dir: Path, *, rerun: bool = False, log: Callable[[str], None] | None = None
-) -> tuple[list[dict[str, Any]], float, bool]:
-    """Train ``raw`` into ``run_dir`` (or reuse a finished identical run there).
-
-    A run whose loss diverges is a result, not an error (a fixed threshold can make training
-    fail): its records stop at the last finished epoch and the sweep goes on.
-
-    Returns ``(per-epoch records, seconds, reused)``.
-    """
-    from ..train import runfolder as RF
-    from ..train.config import config_from_dict, config_to_dict
-    from ..train.engine import TrainingDiverged, train
-    from ..train.runfolder import read_metrics
-
-    cfg = config_from_dict(copy.deepcopy(raw))
-    resolved = config_to_dict(cfg)
-    if not rerun and (run_dir / RF.RESULT).is_file() and (run_dir / RF.CONFIG).is_file():
-        previous = yaml.safe_load((run_dir / RF.CONFIG).read_text())
-        records = read_metrics(run_dir)
-        if previous == resolved and len(records) == cfg.epochs:
-            return records, 0.0, True
-    if run_dir.exists():
-        # a stale or different run: start it afresh (the engine appends to metrics.jsonl)
-        for name in (RF.METRICS, RF.RESULT):
-            (run_dir / name).unlink(missing_ok=True)
-    t0 = time.time()
-    try:
-        result = train(cfg, run_dir=run_dir, overwrite=True, verbose=False)
-    except TrainingDiverged as exc:
-        if log is not None:
-            log(f"  {run_dir.name}: diverged ({exc})")
-        return read_metrics(run_dir), time.time() - t0, False
-    seconds = time.time() - t0
-    if log is not None:
-        log(f"  {run_dir.name}: test acc {100 * result.test_acc:.2f}% in {seconds:.1f}s")
-    return result.history, seconds, False
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and population standard deviation, ignoring NaNs (``(nan, nan)`` when empty)."""
-    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    if arr.size == 0:
-        return math.nan, math.nan
-    return float(arr.mean()), float(arr.std())
-
-
-def epochs_to_reach(curve: Sequence[float], target: float, epochs: Sequence[int] | None = None) -> int | None:
-    """The first epoch at which ``curve`` reaches ``target`` (``None`` if it never does).
-
-    Args:
-        curve: one value per evaluated epoch (NaN for epochs without a value).
-        target: the level to reach (``>=``).
-        epochs: the epoch number of each value (default ``1, 2, ...``).
-    """
-    epochs = list(epochs) if epochs is not None else list(range(1, len(curve) + 1))
-    for e, v in zip(epochs, curve):
-        if v is not None and math.isfinite(v) and v >= target:
-            return int(e)
-    return None
-
-
-def metric_curve(records: Sequence[dict[str, Any]], key: str, epochs: int) -> list[float]:
-    """``records[*][key]`` placed by epoch (1..epochs), NaN where missing."""
-    curve = [math.nan] * epochs
-    for r in records:
-        e = int(r.get("epoch", 0))
-        if 1 <= e <= epochs and isinstance(r.get(key), int | float):
-            curve[e - 1] = float(r[key])
-    return curve
-
-
-def stack_mean_std(curves: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std over runs at every epoch (NaN-aware; NaN where no run has a value)."""
-    arr = np.asarray(curves, dtype=float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=RuntimeWarning)  # all-NaN columns are expected
-        return np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
-
-
 def set_threads(threads: int | None) -> None:
-    """Use ``threads`` intra-op CPU threads (``None`` leaves PyTorch's default)."""
+    """Use ``threads`` intra-op CPU threads in this process (``None`` leaves PyTorch's default)."""
     if threads is not None:
         import torch
 
         if threads < 1:
             raise ValueError(f"--threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
+        torch.set_num_threads(int(threads))
+
+
+# ------------------------------------------------------------------ one cached run
+def is_finished(run_dir: Path, config: dict[str, Any] | None = None) -> bool:
+    """``run_dir`` holds a finished run (and, if ``config`` is given, of exactly that resolved config)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RESULT).is_file():
+        return False
+    if config is None:
+        return True
+    path = run_dir / CONFIG
+    return path.is_file() and yaml.safe_load(path.read_text()) == config
+
+
+def train_run(raw: dict[str, Any], run_dir: Path, *, keep_plots: bool = False) -> float:
+    """Train ``raw`` into ``run_dir`` from scratch (a stale folder is cleared first); returns seconds.
+
+    A diverged run still gets its ``result.json`` (``"diverged": true``, the last evaluated accuracy).
+    """
+    from ..train.config import config_from_dict
+    from ..train.engine import TrainingDiverged, train
+    from ..train.logger import read_metrics
+
+    run_dir = Path(run_dir)
+    if run_dir.exists():  # interrupted or different: the engine appends to metrics.jsonl, so start clean
+        shutil.rmtree(run_dir)
+    raw = copy.deepcopy(raw)
+    if not keep_plots:
+        raw.setdefault("run", {})["plots"] = False
+    cfg = config_from_dict(raw)
+    t0 = time.time()
+    try:
+        train(cfg, run_dir=run_dir, verbose=False)
+    except TrainingDiverged as exc:
+        accs = [r["test/acc"] for r in read_metrics(run_dir) if "test/acc" in r]
+        summary = {
+            "diverged": True,
+            "message": str(exc),
+            "test_acc": accs[-1] if accs else math.nan,
+            "best_acc": max(accs) if accs else math.nan,
+            "acc_per_step": [],
+            "seconds": time.time() - t0,
+        }
+        (run_dir / RESULT).write_text(json.dumps(summary, indent=2))
+    return time.time() - t0
+
+
+def run_one(
+    raw: dict[str, Any], run_dir: Path, *, rerun: bool = False, log: Callable[[str], None] | None = None
+) -> tuple[list[dict[str, Any]], float, bool]:
+    """Train ``raw`` into ``run_dir``, or reuse a finished run of the same config there.
+
+    Returns ``(per-epoch records, seconds, reused)``.
+    """
+    from ..train.config import config_from_dict, config_to_dict
+    from ..train.logger import read_metrics
+
+    run_dir = Path(run_dir)
+    resolved = config_to_dict(config_from_dict(copy.deepcopy(raw)))
+    if not rerun and is_finished(run_dir, resolved):
+        return read_metrics(run_dir), 0.0, True
+    seconds = train_run(raw, run_dir, keep_plots=True)  # run.plots as the caller set it
+    if log is not None:
+        result = load_result(run_dir, run_dir.name, reused=False)
+        state = "diverged, " if result is not None and result.diverged else ""
+        acc = result.test_acc if result is not None else math.nan
+        log(f"  {run_dir.name}: {state}test acc {100 * acc:.2f}% in {seconds:.1f}s")
+    return read_metrics(run_dir), seconds, False
+
+
+# ------------------------------------------------------------------ the study's arms
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """One training run: a readable ``name`` (``digits-lts-T4-imp0-s0``) and its raw config."""
+
+    name: str
+    config: dict[str, Any]
+
+    def digest(self) -> str:
+        """8 hex digits of the SHA-1 of the config (key order does not matter)."""
+        text = json.dumps(self.config, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+@dataclasses.dataclass
+class ArmResult:
+    """What the analyses need from a finished run (accuracies are fractions)."""
+
+    name: str
+    run_dir: Path
+    test_acc: float
+    best_acc: float
+    acc_per_step: list[float]
+    history: list[dict[str, Any]]
+    seconds: float
+    diverged: bool = False
+    reused: bool = False
+
+    def curve(self, key: str = "test/acc") -> list[float]:
+        """``history[*][key]`` by record (NaN where missing)."""
+        return [float(r[key]) if isinstance(r.get(key), int | float) else math.nan for r in self.history]
+
+
+def arm_dir(runs_dir: Path, arm: Arm) -> Path:
+    """The run folder of ``arm`` under ``runs_dir``."""
+    return Path(runs_dir) / f"{arm.name}-{arm.digest()}"
+
+
+def load_result(run_dir: Path, name: str, reused: bool = True) -> ArmResult | None:
+    """The :class:`ArmResult` of a finished run folder, or ``None`` when it is not finished."""
+    from ..train.logger import read_metrics
+
+    path = Path(run_dir) / RESULT
+    if not path.is_file():
+        return None
+    res = json.loads(path.read_text())
+    return ArmResult(
+        name=name,
+        run_dir=Path(run_dir),
+        test_acc=float(res.get("test_acc", math.nan)),
+        best_acc=float(res.get("best_acc", math.nan)),
+        acc_per_step=list(res.get("acc_per_step", [])),
+        history=read_metrics(run_dir),
+        seconds=float(res.get("seconds", math.nan)),
+        diverged=bool(res.get("diverged", False)),
+        reused=reused,
+    )
+
+
+def run_arm(arm: Arm, runs_dir: Path, *, keep_plots: bool = False) -> ArmResult:
+    """Train ``arm`` into its run folder, or read it back when it already finished."""
+    from ..reproduce.data import ensure_registered
+
+    ensure_registered()  # in a worker process too: the study's datasets and models live in that package
+    run_dir = arm_dir(runs_dir, arm)
+    done = load_result(run_dir, arm.name)
+    if done is not None:
+        return done
+    raw = copy.deepcopy(arm.config)
+    raw.setdefault("name", arm.name)
+    train_run(raw, run_dir, keep_plots=keep_plots)
+    result = load_result(run_dir, arm.name, reused=False)
+    assert result is not None, f"the engine wrote no result.json in {run_dir}"
+    return result
+
+
+def _run_in_worker(arm: Arm, runs_dir: str, keep_plots: bool) -> ArmResult:
+    return run_arm(arm, Path(runs_dir), keep_plots=keep_plots)
+
+
+def _prepare_data(arms: Sequence[Arm]) -> None:
+    """Build each dataset once in this process, so that parallel workers never race to generate it."""
+    from ..data.registry import build_dataset
+    from ..reproduce.data import ensure_registered
+
+    ensure_registered()
+    seen: set[tuple[str, str]] = set()
+    for arm in arms:
+        data = arm.config.get("data", {})
+        key = (data.get("name", "digits"), json.dumps(data.get("options", {}), sort_keys=True))
+        if key in seen:
+            continue
+        seen.add(key)
+        build_dataset(key[0], "test", root=data.get("root"), T=arm.config.get("T"), **data.get("options", {}))
+
+
+def run_arms(
+    arms: Sequence[Arm],
+    runs_dir: Path,
+    *,
+    jobs: int = 1,
+    threads: int | None = None,
+    keep_plots: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, ArmResult]:
+    """Run every arm (duplicates by run folder once) and return ``{arm name: result}``.
+
+    Args:
+        arms: the arms; two arms with the same config and name share one run.
+        runs_dir: parent of the run folders.
+        jobs: runs trained at the same time, each in its own process (1 = in this process).
+        threads: PyTorch threads per run (default: the CPU count divided by ``jobs``).
+        keep_plots: let the engine draw its per-run PNGs.
+        log: called with one line per finished run.
+    """
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    unique: dict[Path, Arm] = {}
+    by_name: dict[str, Path] = {}
+    for arm in arms:
+        d = arm_dir(runs_dir, arm)
+        if by_name.setdefault(arm.name, d) != d:
+            raise ValueError(f"two different configs share the arm name {arm.name!r}")
+        unique.setdefault(d, arm)
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    results: dict[str, ArmResult] = {}
+    todo = []
+    for d, arm in unique.items():
+        loaded = load_result(d, arm.name)
+        if loaded is None:
+            todo.append(arm)
+        else:
+            results[arm.name] = loaded
+    if log is not None and results:
+        log(f"reusing {len(results)} finished runs; training {len(todo)}")
+    if todo:
+        _prepare_data(todo)
+
+    def report(res: ArmResult, i: int) -> None:
+        results[res.name] = res
+        if log is not None:
+            state = "diverged, " if res.diverged else ""
+            log(f"[{i}/{len(todo)}] {res.name}: {state}test acc {100 * res.test_acc:.2f}% in {res.seconds:.1f}s")
+
+    if jobs <= 1:
+        set_threads(threads)
+        for i, arm in enumerate(todo, 1):
+            report(run_arm(arm, runs_dir, keep_plots=keep_plots), i)
+    elif todo:
+        ctx = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state in the workers
+        with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=set_threads, initargs=(threads,)) as pool:
+            futures = [pool.submit(_run_in_worker, arm, str(runs_dir), keep_plots) for arm in todo]
+            for i, fut in enumerate(cf.as_completed(futures), 1):
+                report(fut.result(), i)
+    return results

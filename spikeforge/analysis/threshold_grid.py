@@ -4,9 +4,10 @@ For every initial threshold of a grid, the same network is trained twice from th
 seed: once with the threshold *fixed* at that value (the SLAYER baseline) and once with a
 *learned* per-neuron threshold initialised there (Rouser). Everything else (data, model,
 weights' initialisation, optimiser, epochs) is identical. The monitor is on, so every epoch
-records the test accuracy and, per neuron layer, the dead-neuron fraction over the test
-set, the mean dead fraction of the training batches, the firing rate and the mean learned
-threshold.
+records the test accuracy and, per neuron layer, the dead-neuron fractions (a neuron is dead
+for an input when it does not spike while that input is presented, Rouser's definition: per
+test sample, the default shown; over the whole test set; per training batch), the firing rate
+and the mean learned threshold; the per-sample fraction is measured before training too.
 
 The default task is embedded (:data:`DEFAULT_CONFIG`): scikit-learn's 8x8 digits, flattened
 and direct-encoded, into a Rouser-style dense CUBA-LIF net ``64-128-128-10`` with a spiking
@@ -29,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from ..neuron.presets import neuron_preset
+from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
 from .plots import integer_ticks, new_figure, save_figure
-from .sweep import epochs_to_reach, mean_std, metric_curve, run_one, stack_mean_std
+from .sweep import run_one
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -180,15 +182,21 @@ def run_threshold_grid(
     }
 
 
-CURVE_METRICS = ("dead_fraction", "train_dead_fraction", "firing_rate", "threshold_mean")
+# the dead fraction shown by default (summary, figure): per sample, as Rouser defines it
+DEAD = "dead_fraction_sample"
+CURVE_METRICS = (DEAD, "dead_fraction", "train_dead_fraction", "firing_rate", "threshold_mean")
 
 
 def _curves(histories, layers, n_epochs) -> dict[tuple[float, str], dict[str, list[list[float]]]]:
-    from ..train.runfolder import TEST_ACC, monitor_key
+    from ..train.runfolder import monitor_key
 
     out = {}
     for key, runs in histories.items():
-        c: dict[str, list[list[float]]] = {"test/acc": [metric_curve(r, TEST_ACC, n_epochs) for r in runs]}
+        c: dict[str, list[list[float]]] = {"test/acc": [metric_curve(r, "test/acc", n_epochs) for r in runs]}
+        for layer in [*layers, "all"]:  # epoch 0: before training (one value per run)
+            first = [r[0].get(f"monitor/{layer}/init_{DEAD}", math.nan) if r else math.nan for r in runs]
+            if any(math.isfinite(v) for v in first):
+                c[f"{layer}/init_{DEAD}"] = [[v] for v in first]
         for layer in [*layers, "all"]:
             for metric in CURVE_METRICS:
                 name = f"{layer}/{metric}"
@@ -202,12 +210,12 @@ def _curves(histories, layers, n_epochs) -> dict[tuple[float, str], dict[str, li
 def _summary(curves, layers) -> list[dict[str, Any]]:
     """One row per (init, mode): final/best accuracy, epochs to 95% of the best final accuracy of the grid,
     final dead fraction per layer."""
-    finals = {key: _last(stack_mean_std(c["test/acc"])[0]) for key, c in curves.items()}
+    finals = {key: last_finite(stack_mean_std(c["test/acc"])[0]) for key, c in curves.items()}
     best_final = max((v for v in finals.values() if math.isfinite(v)), default=math.nan)
     rows = []
     for (init, mode), c in sorted(curves.items()):
         mean_acc, _ = stack_mean_std(c["test/acc"])
-        final = [_last(r) for r in c["test/acc"]]
+        final = [last_finite(r) for r in c["test/acc"]]
         best = [max((v for v in r if math.isfinite(v)), default=math.nan) for r in c["test/acc"]]
         row: dict[str, Any] = {
             "init": init,
@@ -221,23 +229,16 @@ def _summary(curves, layers) -> list[dict[str, Any]]:
             else None,
         }
         for layer in [*layers, "all"]:
-            for metric in ("dead_fraction", "train_dead_fraction", "threshold_mean"):
+            for metric in (DEAD, f"init_{DEAD}", "dead_fraction", "train_dead_fraction", "threshold_mean"):
                 key = f"{layer}/{metric}"
                 if key in c:
-                    row[f"final_{key}"] = mean_std([_last(r) for r in c[key]])[0]
+                    row[f"final_{key}"] = mean_std([last_finite(r) for r in c[key]])[0]
         rows.append(row)
     return rows
 
 
-def _last(values: Sequence[float]) -> float:
-    for v in reversed(list(values)):
-        if math.isfinite(v):
-            return float(v)
-    return math.nan
-
-
 def format_summary(rows: Sequence[dict[str, Any]], layers: Sequence[str]) -> str:
-    """The summary as a text table: accuracy and final dead fraction per layer."""
+    """The summary as a text table: accuracy and final dead fraction per sample per layer."""
     head = f"{'init':>5}  {'mode':<8}  {'final acc':>9}  {'best acc':>8}  {'ep->95%':>7}  " + "  ".join(
         f"{'dead ' + la:>{max(10, len(la) + 5)}}" for la in layers
     )
@@ -245,7 +246,7 @@ def format_summary(rows: Sequence[dict[str, Any]], layers: Sequence[str]) -> str
     for r in rows:
         ep = r["epochs_to_95pct_of_best"]
         dead = "  ".join(
-            f"{100 * r.get(f'final_{la}/dead_fraction', math.nan):>{max(10, len(la) + 5) - 1}.1f}%" for la in layers
+            f"{100 * r.get(f'final_{la}/{DEAD}', math.nan):>{max(10, len(la) + 5) - 1}.1f}%" for la in layers
         )
         lines.append(
             f"{r['init']:>5g}  {r['mode']:<8}  {100 * r['final_acc_mean']:8.2f}%  {100 * r['best_acc_mean']:7.2f}%  "
@@ -311,10 +312,10 @@ def plot_threshold_grid(
         for j, layer in enumerate(layers):
             for mode in MODES:
                 c = curves.get((init, mode), {})
-                if f"{layer}/dead_fraction" in c:
+                if f"{layer}/{DEAD}" in c:
                     band(
                         ax,
-                        c[f"{layer}/dead_fraction"],
+                        c[f"{layer}/{DEAD}"],
                         color=colors[j % len(colors)],
                         label=f"{layer} ({mode})",
                         **STYLE[mode],
@@ -323,9 +324,11 @@ def plot_threshold_grid(
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         integer_ticks(ax)
-    axes[0, 0].set_ylabel("dead neurons (%)")
+    axes[0, 0].set_ylabel("dead neurons per sample (%)")
     fig.legend(*_layer_mode_legend(layers, colors), loc="outside right upper", fontsize="small")
-    fig.suptitle((title + "\n" if title else "") + "dead neurons per layer: solid learned, dashed fixed threshold")
+    fig.suptitle(
+        (title + "\n" if title else "") + "dead neurons per sample, per layer: solid learned, dashed fixed threshold"
+    )
     files["dead_png"] = save_figure(fig, out / "threshold_grid_dead.png")
 
     learned = [(init, c) for (init, mode), c in sorted(curves.items()) if mode == "learned"]
@@ -379,7 +382,7 @@ def _write(out, base, curves, summary, layers, n_epochs, seconds) -> dict[str, P
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(summary)
-    metrics = sorted({m for c in curves.values() for m in c})
+    metrics = sorted({m for c in curves.values() for m in c if "/init_" not in m})  # epoch 0: summary, JSON
     with files["curves_csv"].open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["init", "mode", "seed", "epoch", *metrics])

@@ -8,9 +8,20 @@ flags are back to what they were and no hook is attached, so it costs nothing.
 Definitions (Rouser, docs/methods.md B.6):
 
 * firing rate of a layer = total spikes / (neurons * T * samples);
-* dead-neuron fraction = fraction of the layer's neurons that emitted no spike over all
-  ``T`` steps of all samples seen since the last :meth:`ActivityMonitor.reset` (an epoch,
-  or a batch if the caller resets every batch).
+* a neuron is **dead for an input** when it fails to spike during the presentation of that
+  input (Rouser's definition: no spike in any of the ``T`` steps). Three dead fractions of
+  a layer follow, each over the samples seen since the last :meth:`ActivityMonitor.reset`:
+
+  ============================ ================================================================
+  ``dead_fraction_sample``     per sample (Rouser's, the default shown everywhere): the mean over
+                               samples of (neurons silent for that sample) / neurons
+  ``dead_fraction_batch``      per batch: the mean over forward calls of (neurons silent for the
+                               whole batch) / neurons
+  ``dead_fraction``            over the whole set: neurons silent for every sample / neurons
+  ============================ ================================================================
+
+  For one layer ``set <= batch <= sample``: a neuron silent on the whole set is silent on
+  every batch, and one silent on a batch is silent on each of its samples.
 
 "Neurons" are the elements of one sample's feature map: a neuron layer that sees
 ``[T, B, C, H, W]`` has ``C*H*W`` neurons.
@@ -99,8 +110,10 @@ class LayerActivity:
         num_steps: time steps per sample (of the last call; the rate uses the exact total).
         total_spikes: spikes emitted by all neurons over all steps and samples.
         firing_rate: ``total_spikes / (num_neurons * T * num_samples)``.
-        num_dead: neurons that never spiked.
-        dead_fraction: ``num_dead / num_neurons``.
+        num_dead: neurons that never spiked on any sample.
+        dead_fraction: ``num_dead / num_neurons`` (dead over the whole set).
+        dead_fraction_sample: mean over samples of the fraction of neurons silent for that sample.
+        dead_fraction_batch: mean over forward calls of the fraction of neurons silent for that batch.
         v: membrane statistics over every recorded ``V[t]`` (after reset), or ``None``.
         imp: statistics of the learnable IMP, or ``None`` when the IMP is fixed.
         threshold: statistics of the learnable threshold, or ``None`` when fixed.
@@ -115,6 +128,8 @@ class LayerActivity:
     firing_rate: float
     num_dead: int
     dead_fraction: float
+    dead_fraction_sample: float = math.nan
+    dead_fraction_batch: float = math.nan
     v: ParamStats | None = None
     imp: ParamStats | None = None
     threshold: ParamStats | None = None
@@ -124,6 +139,8 @@ class LayerActivity:
         out: dict[str, float] = {
             f"{self.name}/firing_rate": self.firing_rate,
             f"{self.name}/dead_fraction": self.dead_fraction,
+            f"{self.name}/dead_fraction_sample": self.dead_fraction_sample,
+            f"{self.name}/dead_fraction_batch": self.dead_fraction_batch,
             f"{self.name}/num_dead": float(self.num_dead),
             f"{self.name}/num_neurons": float(self.num_neurons),
         }
@@ -196,6 +213,10 @@ class ActivityMonitor:
         self._hooks: list[Any] = []
         self._v_stats: dict[str, _RunningStats] = {}
         self._steps_samples: dict[str, int] = {}
+        # per layer, on the neurons' device: [silent (sample, neuron) pairs, silent (batch, neuron) pairs]
+        self._silent: dict[str, torch.Tensor] = {}
+        self._calls: dict[str, int] = {}
+        self._samples: dict[str, int] = {}
 
     def layer_names(self) -> list[str]:
         """Module paths of every spikeforge neuron in the model."""
@@ -241,11 +262,20 @@ class ActivityMonitor:
             node.reset_records()
             self._v_stats[name] = _RunningStats()
             self._steps_samples[name] = 0
+            self._silent.pop(name, None)
+            self._calls[name] = 0
+            self._samples[name] = 0
 
     def _make_hook(self, name: str):
         def hook(module: BaseNode, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             # T*B of this call: the rate's denominator stays exact even if T changes between calls.
             self._steps_samples[name] += output.shape[0] * output.shape[1]
+            # spikes of each neuron for each sample of the call: [B, neurons]; no host sync here
+            per_sample = output.detach().flatten(2).sum(0, dtype=torch.float32)
+            silent = torch.stack([(per_sample == 0).sum(), (per_sample.sum(0) == 0).sum()]).double()
+            self._silent[name] = silent if name not in self._silent else self._silent[name] + silent
+            self._calls[name] += 1
+            self._samples[name] += output.shape[1]
             if self.record_v and module.v_seq is not None:
                 self._v_stats[name].update(module.v_seq)
 
@@ -263,6 +293,8 @@ class ActivityMonitor:
             n = counts.numel()
             total = counts.sum().item()
             dead = int((counts == 0).sum().item())
+            calls, samples = self._calls.get(name, 0), self._samples.get(name, 0)
+            silent_sample, silent_batch = self._silent[name].tolist() if name in self._silent else (math.nan, math.nan)
             out.append(
                 LayerActivity(
                     name=name,
@@ -274,6 +306,8 @@ class ActivityMonitor:
                     firing_rate=total / (n * steps_samples),
                     num_dead=dead,
                     dead_fraction=dead / n,
+                    dead_fraction_sample=silent_sample / (n * samples) if samples else math.nan,
+                    dead_fraction_batch=silent_batch / (n * calls) if calls else math.nan,
                     v=self._v_stats[name].stats() if self.record_v else None,
                     imp=ParamStats.of(node.imp) if node.learn_imp and node.is_materialized() else None,
                     threshold=(
@@ -317,7 +351,19 @@ class ActivityMonitor:
         sums, extrema = [], []
         for n, node in zip(names, nodes):
             st = self._v_stats[n]
-            sums.append([self._steps_samples[n], node.num_samples, st.n, st.n * st.mean, st.m2 + st.n * st.mean**2])
+            silent = self._silent[n].tolist() if n in self._silent else [0.0, 0.0]
+            sums.append(
+                [
+                    self._steps_samples[n],
+                    node.num_samples,
+                    st.n,
+                    st.n * st.mean,
+                    st.m2 + st.n * st.mean**2,
+                    *silent,
+                    self._calls.get(n, 0),
+                    self._samples.get(n, 0),
+                ]
+            )
             extrema.append([st.min, -st.max])
         sums_t = torch.tensor(sums, dtype=torch.float64, device=device)
         ext_t = torch.tensor(extrema, dtype=torch.float64, device=device)
@@ -329,7 +375,9 @@ class ActivityMonitor:
             size = node.spike_count.numel()
             node.spike_count = counts[offset : offset + size].view_as(node.spike_count).clone()
             offset += size
-            steps_samples, num_samples, nv, sv, qv = sums_t[i].tolist()
+            steps_samples, num_samples, nv, sv, qv, silent_sample, silent_batch, calls, samples = sums_t[i].tolist()
+            self._silent[n] = torch.tensor([silent_sample, silent_batch], dtype=torch.float64)
+            self._calls[n], self._samples[n] = int(calls), int(samples)
             self._steps_samples[n] = int(steps_samples)
             node.num_samples = int(num_samples)
             st = self._v_stats[n]
@@ -341,8 +389,8 @@ class ActivityMonitor:
     def compute(self) -> dict[str, float]:
         """Flat JSON-friendly metrics: ``"<layer>/<metric>"`` plus network totals under ``"all/"``.
 
-        ``all/firing_rate`` and ``all/dead_fraction`` weight every neuron equally (spikes and
-        dead neurons summed over layers, divided by the summed neuron-steps / neurons).
+        ``all/firing_rate`` and the ``all/dead_fraction*`` totals weight every neuron equally
+        (spikes and dead neurons summed over layers, divided by the summed neuron-steps / neurons).
         """
         layers = self.layers()
         out: dict[str, float] = {}
@@ -353,6 +401,8 @@ class ActivityMonitor:
             neuron_steps = sum(la.num_neurons * self._steps_samples[la.name] for la in layers)
             out["all/firing_rate"] = sum(la.total_spikes for la in layers) / neuron_steps
             out["all/dead_fraction"] = sum(la.num_dead for la in layers) / neurons
+            for key in ("dead_fraction_sample", "dead_fraction_batch"):
+                out[f"all/{key}"] = sum(getattr(la, key) * la.num_neurons for la in layers) / neurons
         return out
 
 

@@ -4,20 +4,26 @@
 
 * the :class:`~spikeforge.monitor.activity.ActivityMonitor` over the evaluation pass: firing
   rate, dead-neuron fraction, membrane statistics and learned IMP/threshold statistics per
-  layer (dead = no spike over the whole test set, Rouser's per-epoch figure);
+  layer; a neuron is dead for an input when it does not spike while that input is presented
+  (Rouser), and the dead fraction is given per sample (``dead_fraction_sample``, the paper's
+  and the default shown), per batch (``dead_fraction_batch``) and over the whole test set
+  (``dead_fraction``);
 * :class:`BatchActivity` over the training batches: the dead-neuron fraction of every batch
-  (no spike over that batch) and the firing rate, averaged over the epoch;
+  (no spike over that batch), of every sample, and the firing rate, averaged over the epoch;
 * the :class:`~spikeforge.monitor.activity.WeightChangeTracker`: ``||W_t - W_0|| / ||W_0||``
   per conv/linear layer, whose ``W_0`` travels in the checkpoint so that it survives a resume.
 
 Under DDP every count is summed over the ranks before rates are formed. The engine builds
-the monitor only when asked to, so a run without it pays nothing.
+the monitor only when asked to, so a run without it pays nothing. With the monitor on, the
+engine also measures the test-set activity of the untrained model (epoch 0, Rouser's Fig 4
+starts there): :meth:`TrainingMonitor.initial` gives it as ``init_<metric>`` keys, logged in
+the first epoch's record.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import torch
@@ -36,7 +42,7 @@ class HistogramWriter(Protocol):
 
 
 class BatchActivity:
-    """Dead-neuron fraction and firing rate of each training batch, averaged over many batches.
+    """Dead-neuron fractions (per batch and per sample) and firing rate of the training batches.
 
     A forward hook on every neuron reduces the call's spikes ``[T, B, ...]`` to per-neuron
     counts and adds the number of silent neurons and of spikes to running tensors on the
@@ -59,6 +65,8 @@ class BatchActivity:
         self._calls: dict[str, int] = {}
         self._elements: dict[str, int] = {}
         self._neurons: dict[str, int] = {}
+        self._silent_samples: dict[str, torch.Tensor] = {}
+        self._samples: dict[str, int] = {}
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[BatchActivity]:
@@ -73,14 +81,19 @@ class BatchActivity:
 
     def _make_hook(self, name: str):
         def hook(module: nn.Module, inputs: tuple[Any, ...], spikes: torch.Tensor) -> None:
-            counts = spikes.detach().sum(dim=(0, 1), dtype=torch.float32)
+            per_sample = spikes.detach().flatten(2).sum(0, dtype=torch.float32)  # [B, neurons]
+            counts = per_sample.sum(0)
             dead = (counts == 0).sum()
+            silent = (per_sample == 0).sum()
             if name in self._dead:
                 self._dead[name] += dead
                 self._spikes[name] += counts.sum()
+                self._silent_samples[name] += silent
             else:
                 self._dead[name] = dead.double()
                 self._spikes[name] = counts.sum().double()
+                self._silent_samples[name] = silent.double()
+            self._samples[name] = self._samples.get(name, 0) + spikes.shape[1]
             self._calls[name] = self._calls.get(name, 0) + 1
             self._elements[name] = self._elements.get(name, 0) + spikes.numel()
             self._neurons[name] = counts.numel()
@@ -89,7 +102,8 @@ class BatchActivity:
 
     @torch.no_grad()
     def compute(self) -> dict[str, float]:
-        """``<layer>/train_dead_fraction`` (mean over batches) and ``<layer>/train_firing_rate``, plus ``all/``.
+        """``<layer>/train_dead_fraction`` (mean over batches), ``<layer>/train_dead_fraction_sample``
+        (mean over samples) and ``<layer>/train_firing_rate``, plus ``all/``.
 
         Under DDP (process group initialised) the sums of all ranks are merged first, so the
         dead fraction is the mean over every rank's batches. Every rank must call it.
@@ -101,25 +115,32 @@ class BatchActivity:
         if not names and not distributed:
             return {}
         device = self._dead[names[0]].device if names else _collective_device()
-        # one row per layer: silent neuron-batches, batches, spikes, spike slots, neurons
+        # one row per layer: silent neuron-batches, batches, spikes, spike slots, neurons,
+        # silent neuron-samples, samples
         rows = torch.tensor(
-            [[0.0, self._calls[n], 0.0, self._elements[n], self._neurons[n]] for n in names], dtype=torch.float64
-        ).reshape(len(names), 5)
+            [[0.0, self._calls[n], 0.0, self._elements[n], self._neurons[n], 0.0, self._samples[n]] for n in names],
+            dtype=torch.float64,
+        ).reshape(len(names), 7)
         rows = rows.to(device)
         if names:
             rows[:, 0] = torch.stack([self._dead[n] for n in names])
             rows[:, 2] = torch.stack([self._spikes[n] for n in names])
+            rows[:, 5] = torch.stack([self._silent_samples[n] for n in names])
         if distributed:
             rows = _all_reduce_rows(rows, names, device)
         out: dict[str, float] = {}
-        for n, (dead, calls, spikes, elements, neurons) in zip(names, rows.tolist()):
+        for n, (dead, calls, spikes, elements, neurons, silent, samples) in zip(names, rows.tolist()):
             out[f"{n}/train_dead_fraction"] = dead / (calls * neurons) if calls else 0.0
+            out[f"{n}/train_dead_fraction_sample"] = silent / (samples * neurons) if samples else 0.0
             out[f"{n}/train_firing_rate"] = spikes / elements if elements else 0.0
         if names:
             # every neuron weighted equally, as ActivityMonitor's totals: silent neurons per batch over all neurons
-            dead_per_batch = sum(dead / calls for dead, calls, *_ in rows.tolist() if calls)
-            _, _, spikes, elements, neurons = rows.sum(0).tolist()
+            table = rows.tolist()
+            dead_per_batch = sum(r[0] / r[1] for r in table if r[1])
+            dead_per_sample = sum(r[5] / r[6] for r in table if r[6])
+            _, _, spikes, elements, neurons, _, _ = rows.sum(0).tolist()
             out["all/train_dead_fraction"] = dead_per_batch / neurons if neurons else 0.0
+            out["all/train_dead_fraction_sample"] = dead_per_sample / neurons if neurons else 0.0
             out["all/train_firing_rate"] = spikes / elements if elements else 0.0
         return out
 
@@ -182,6 +203,23 @@ class TrainingMonitor:
         with self.activity:  # enable() clears the previous records
             yield self
         self._evaluated = True
+
+    def initial(self, evaluate: Callable[[], Any]) -> dict[str, float]:
+        """Test-set activity of the model as it is now (call it before the first training step).
+
+        ``evaluate()`` runs the evaluation pass. Returns ``{"<layer>/init_<metric>": ...}`` (and
+        ``all/init_<metric>``) for the evaluation metrics of :class:`ActivityMonitor`, the
+        epoch-0 point of the dead-neuron and firing-rate curves. A collective under DDP.
+        """
+        with self.activity:
+            evaluate()
+        self.activity.all_reduce()
+        out = {}
+        for key, value in self.activity.compute().items():
+            layer, _, metric = key.rpartition("/")
+            out[f"{layer}/init_{metric}"] = value
+        self.activity.reset()
+        return out
 
     def compute(self) -> dict[str, float]:
         """Metrics since the last call: evaluation activity (if an evaluation ran), training-batch

@@ -25,7 +25,8 @@ __all__ = ["Analysis", "RunData", "collect_run", "monitor_tables"]
 # Figures that have their own place in the report (not listed again under "analyses").
 ENGINE_FIGURES = {RF.CURVES_PNG, RF.STEP_ACCURACY_PNG}
 SKIP_DIRS = {"tensorboard", "runs", "__pycache__"}
-LAYER_METRICS = ("dead_fraction", "train_dead_fraction", "firing_rate", "weight_change")
+# dead_fraction_sample first: Rouser's definition (silent while an input is presented), the default shown
+LAYER_METRICS = ("dead_fraction_sample", "dead_fraction", "train_dead_fraction", "firing_rate", "weight_change")
 
 ANALYSIS_TITLES = {
     "timestep_accuracy": "Accuracy per time step (re-evaluated checkpoint)",
@@ -86,9 +87,10 @@ def _read_records(run_dir: Path) -> list[dict[str, Any]]:
 
 def _layer_figures(records: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
     """Per-layer curves (dead fraction, firing rate, weight change) drawn from the monitor's keys."""
-    from ..analysis.plots import layer_series, plot_layer_curves
+    from ..analysis.plots import layer_series, plot_layer_curves, with_epoch0
 
-    monitored = [{k: v for k, v in r.items() if k == RF.EPOCH or RF.is_monitor_key(k)} for r in records]
+    # the untrained model's activity (``init_<metric>`` keys of the first record) is the epoch-0 point
+    monitored = with_epoch0([{k: v for k, v in r.items() if k == "epoch" or k.startswith("monitor/")} for r in records])
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for metric in LAYER_METRICS:
@@ -96,6 +98,7 @@ def _layer_figures(records: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
                 continue
             png = Path(tmp) / f"{metric}.png"
             title = {
+                "dead_fraction_sample": "dead neurons per sample per layer (test set; epoch 0 = before training)",
                 "dead_fraction": "dead neurons per layer (test set)",
                 "train_dead_fraction": "dead neurons per training batch (epoch mean)",
                 "firing_rate": "firing rate per layer (test set)",
@@ -233,7 +236,7 @@ def collect_run(run_dir: str | Path) -> RunData:
 def monitor_tables(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Split a record's ``monitor/<layer>/<metric>`` keys into neuron-layer rows and weight-layer rows.
 
-    Neuron rows carry ``layer`` and any of ``firing_rate``, ``dead_fraction``,
+    Neuron rows carry ``layer`` and any of ``firing_rate``, ``dead_fraction_sample``, ``dead_fraction``,
     ``train_dead_fraction``, ``v_mean``, ``v_std``, ``imp_mean``, ``imp_std``, ``threshold_mean``,
     ``threshold_std``, ``num_neurons``; weight rows ``layer``, ``weight_change``, ``weight_delta_norm``.
     The network total (``all``) comes last among the neuron rows.

@@ -238,8 +238,13 @@ def _kpis(run: RunData) -> str:
         cards.append(
             (
                 "firing rate",
-                _pct(mon[RF.monitor_key("all", "firing_rate")], 1),
-                f"dead neurons {_pct(mon.get(RF.monitor_key('all', 'dead_fraction')), 1)}",
+                _pct(mon["monitor/all/firing_rate"], 1),
+                "dead neurons "
+                + (
+                    f"{_pct(mon['monitor/all/dead_fraction_sample'], 1)} per sample"
+                    if "monitor/all/dead_fraction_sample" in mon
+                    else _pct(mon.get("monitor/all/dead_fraction"), 1)
+                ),
             )
         )
     if run.energy:
@@ -303,14 +308,16 @@ def _activity_section(run: RunData) -> str:
     neurons, weights = monitor_tables(mon)
     parts = [
         '<section id="activity"><h2>Spiking activity</h2>'
-        f'<p class="lead">Monitor at epoch {_e(mon.get("epoch", "?"))}: firing rate and dead neurons over the test '
-        "set (dead = no spike for any sample at any step), dead neurons per training batch (epoch mean), "
-        "membrane and learned-parameter statistics.</p>"
+        f'<p class="lead">Monitor at epoch {_e(mon.get("epoch", "?"))}: firing rate and dead neurons on the test '
+        "set. A neuron is dead for an input when it does not spike while that input is presented (Rouser): "
+        "dead / sample is the mean over test samples of the fraction of silent neurons, dead (test) counts the "
+        "neurons silent for every test sample, dead / batch the training batches (epoch mean); then membrane "
+        "and learned-parameter statistics.</p>"
     ]
     if neurons:
         rows = []
         for r in neurons:
-            dead = r.get("dead_fraction")
+            dead = r.get("dead_fraction_sample", r.get("dead_fraction"))
             pill = ""
             if isinstance(dead, int | float):
                 kind = "good" if dead < 0.05 else "warn" if dead < 0.3 else "bad"
@@ -322,6 +329,7 @@ def _activity_section(run: RunData) -> str:
                     _pct(r.get("firing_rate"), 1),
                     _bar(r.get("firing_rate")),
                     pill or "–",
+                    _pct(r.get("dead_fraction"), 1) if "dead_fraction_sample" in r else "–",
                     _pct(r.get("train_dead_fraction"), 1),
                     _mean_std(r, "v"),
                     _mean_std(r, "imp"),
@@ -335,7 +343,8 @@ def _activity_section(run: RunData) -> str:
                     ("neurons", True),
                     ("firing rate", True),
                     ("", False),
-                    ("dead (test)", True),
+                    ("dead / sample", True),
+                    ("dead (test set)", True),
                     ("dead / batch", True),
                     ("V mean ± std", True),
                     ("IMP mean ± std", True),

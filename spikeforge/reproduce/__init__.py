@@ -8,8 +8,10 @@
 Modules, one job each:
 
 * :mod:`~spikeforge.reproduce.tasks`: base configs of the tasks and the quick / full budgets;
-* :mod:`~spikeforge.reproduce.data`: the static MNIST-1D dataset the study adds;
-* :mod:`~spikeforge.reproduce.runner`: resumable (optionally parallel) engine runs, one per arm and seed;
+* :mod:`~spikeforge.reproduce.data` and :mod:`~spikeforge.reproduce.models`: the datasets and networks the study
+  adds;
+* :mod:`~spikeforge.analysis.sweep` (shared with the analyses): resumable, optionally parallel engine runs,
+  one per arm and seed;
 * :mod:`~spikeforge.reproduce.stats`: mean ± std, epochs to a target, the verdict rule;
 * :mod:`~spikeforge.reproduce.claims`: one module per claim (arms + analysis);
 * :mod:`~spikeforge.reproduce.report` / :mod:`~spikeforge.reproduce.plots`: tables, summary, figures;

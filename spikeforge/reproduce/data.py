@@ -1,23 +1,30 @@
-"""The harder static task of the study: MNIST-1D as a static 40-feature vector.
+"""Datasets that only the reproduction study uses, registered by :func:`ensure_registered`.
 
-The bundled ``digits`` task is nearly solved by the small conv SNN within two epochs, which
-leaves little room to see an effect of the initial membrane potential. MNIST-1D (Greydanus
-2020) was designed to separate model classes: a dense network reaches only about 60-70% on
-it, so a dense SNN direct-encoded over ``T`` steps is far from saturation at a CPU budget.
-
-The dataset registry has MNIST-1D only as a 40-step *sequence* (``mnist1d``). This module
-registers ``mnist1d_static`` (the same signals as a ``[40]`` static item, for the ``direct``
-encoder) when :func:`ensure_registered` is called. It reuses ``mnist1d``'s generator, so the
-split and the signals are the same.
+* ``mnist1d_static``: MNIST-1D (Greydanus 2020) as a static 40-feature vector. The bundled
+  ``digits`` task is nearly solved by a small conv SNN within two epochs, which leaves little
+  room to see an effect; a dense network reaches only about 60-70% on MNIST-1D. The registry
+  has MNIST-1D only as a 40-step *sequence* (``mnist1d``); this reuses its generator, so the
+  split and the signals are the same.
+* ``random_memorisation``: the memorisation toy of Shen et al.'s official "convergence speed"
+  script: ``n`` random inputs (standard normal, ``dim`` features) with random labels, the same
+  set for training and testing (the task is to memorise it; only the training loss matters).
+* ``sim_event_digits_hard``: ``sim_event_digits`` made harder so that an event-data effect has
+  room to show: a fixed random subset of ``train_samples`` training recordings, plus Poisson
+  background noise of ``noise`` events per pixel, polarity and frame added to every frame (the
+  noise of item ``i`` is drawn from a generator seeded with ``(noise_seed, split, i)``, so
+  every epoch and every arm sees the same noisy frames).
 """
 
 from __future__ import annotations
 
-from torch.utils.data import TensorDataset
+import torch
+from torch.utils.data import Dataset, TensorDataset
 
-__all__ = ["MNIST1D_STATIC", "ensure_registered"]
+__all__ = ["MEMORISATION", "MNIST1D_STATIC", "SIM_EVENTS_HARD", "NoisyFrames", "ensure_registered"]
 
 MNIST1D_STATIC = "mnist1d_static"
+MEMORISATION = "random_memorisation"
+SIM_EVENTS_HARD = "sim_event_digits_hard"
 
 
 def _mnist1d_static(root: str | None, split: str, T: int | None, seed: int = 42) -> TensorDataset:
@@ -29,12 +36,74 @@ def _mnist1d_static(root: str | None, split: str, T: int | None, seed: int = 42)
     return TensorDataset(x[..., 0].contiguous(), y)
 
 
-def ensure_registered() -> None:
-    """Register ``mnist1d_static`` in the dataset registry once (a no-op when it already exists)."""
-    from ..data.registry import DATASETS, dataset_info, register_dataset
+def _random_memorisation(
+    root: str | None, split: str, T: int | None, n: int = 1024, dim: int = 100, classes: int = 10, seed: int = 0
+) -> TensorDataset:
+    """``n`` items ``([dim] float32, label)`` with random labels; the train and test splits are the same set."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, dim, generator=g)
+    y = torch.randint(0, classes, (n,), generator=g)
+    return TensorDataset(x, y)
 
+
+class NoisyFrames(Dataset):
+    """Items of ``base`` (``(frames [T, C, H, W], label)``), restricted to ``indices``, plus Poisson noise."""
+
+    def __init__(self, base: Dataset, indices: list[int], noise: float, seed: int) -> None:
+        self.base, self.indices, self.noise, self.seed = base, indices, float(noise), int(seed)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        frames, label = self.base[self.indices[i]]
+        if self.noise > 0:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+            frames = frames + torch.poisson(torch.full(frames.shape, self.noise), generator=g).to(frames.dtype)
+        return frames, label
+
+
+def _sim_events_hard(
+    root: str | None,
+    split: str,
+    T: int | None,
+    train_samples: int = 400,
+    noise: float = 0.05,
+    size: int | None = 16,
+    split_by: str = "number",
+    subset_seed: int = 0,
+) -> Dataset:
+    """``sim_event_digits`` with ``train_samples`` training recordings and ``noise`` Poisson events per pixel/frame."""
+    from ..data.registry import build_dataset
+
+    base = build_dataset("sim_event_digits", split, root=root, T=T, size=size, split_by=split_by)
+    indices = list(range(len(base)))
+    if split == "train" and train_samples < len(base):
+        g = torch.Generator().manual_seed(subset_seed)
+        indices = sorted(torch.randperm(len(base), generator=g)[:train_samples].tolist())
+    return NoisyFrames(base, indices, noise, seed=(0 if split == "train" else 1) + 2 * subset_seed)
+
+
+def ensure_registered() -> None:
+    """Register the study's datasets and models once (a no-op when they exist)."""
+    from ..data.registry import DATASETS, dataset_info, register_dataset
+    from .models import ensure_registered as register_models
+
+    register_models()
     dataset_info("digits")  # loads the built-in datasets first, so a built-in of the same name would win
     if MNIST1D_STATIC not in DATASETS:
         register_dataset(
             MNIST1D_STATIC, "static", 10, needs_root=False, description="MNIST-1D signals as static 40-vectors"
         )(_mnist1d_static)
+    if MEMORISATION not in DATASETS:
+        register_dataset(
+            MEMORISATION, "static", 10, needs_root=False, description="random inputs with random labels (memorise)"
+        )(_random_memorisation)
+    if SIM_EVENTS_HARD not in DATASETS:
+        register_dataset(
+            SIM_EVENTS_HARD,
+            "sequence",
+            10,
+            needs_root=False,
+            description="sim_event_digits with fewer training samples and background noise",
+        )(_sim_events_hard)

@@ -41,6 +41,9 @@ class ClaimReport:
         figures: PNG paths.
         notes: remarks computed from the numbers (never hard-coded outcomes).
         run_seconds: summed training time of the runs this claim used (reused runs included).
+        headroom: how far the baseline is from the metric's ceiling and chance (one line, from the
+            numbers), so that a reader sees whether the test could show the effect.
+        figure_caption: what the claim's main figure shows.
     """
 
     key: str
@@ -57,6 +60,8 @@ class ClaimReport:
     figures: list[Path] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     run_seconds: float = 0.0
+    headroom: str = ""
+    figure_caption: str = ""
 
 
 def comparison_row(label: str, metric: str, cmp: Comparison, scale: float = 1.0, digits: int = 2) -> dict[str, Any]:
@@ -184,6 +189,8 @@ def claim_markdown(report: ClaimReport, heading: str = "##", figure_dir: Path | 
         "",
         f"**Verdict: {report.verdict}.** {report.rule}",
     ]
+    if report.headroom:
+        parts += ["", f"**Headroom.** {report.headroom}"]
     if report.sub_verdicts:
         parts += ["", *[f"* {name}: **{v}**" for name, v in report.sub_verdicts.items()]]
     if report.notes:
@@ -191,6 +198,8 @@ def claim_markdown(report: ClaimReport, heading: str = "##", figure_dir: Path | 
     for fig in report.figures:
         where = (figure_dir / Path(fig).name) if figure_dir is not None else Path(fig).name
         parts += ["", f"![claim {report.number}]({where})"]
+    if report.figure_caption and report.figures:
+        parts += ["", f"*Figure: {report.figure_caption}*"]
     return "\n".join(parts)
 
 
@@ -198,11 +207,15 @@ RULE = [
     "**Verdict rule** (`spikeforge/reproduce/stats.py`). Each comparison pits a treatment arm against a baseline",
     "arm with the same seeds (same initial weights and batch order), so it is paired: d = mean of the per-seed",
     "differences (signed so that d > 0 favours the treatment), SE = std of those differences / sqrt(n). A",
-    "superiority claim holds here if d - 2 SE > 0 and does not hold here if d + 2 SE < margin; a non-inferiority",
-    "claim holds if d - 2 SE > -margin and does not hold if d < -margin and d + 2 SE < 0; otherwise inconclusive.",
-    "Accuracy comparisons where neither arm is above chance + margin are inconclusive. A claim with several",
-    "comparisons holds if at least half hold and none fails, does not hold if at least half fail and none",
-    "holds, and is inconclusive otherwise. With 3 seeds, 2 SE is a screening threshold, not a formal test.",
+    "superiority claim holds here if d - 2 SE > 0, does not hold here if d + 2 SE < 0 (significantly worse), is",
+    "a tie (**no difference here**) if the whole interval lies within ±margin, and is inconclusive otherwise; a",
+    "non-inferiority claim holds if d - 2 SE > -margin and does not hold if d < -margin and d + 2 SE < 0. Before",
+    "that, a comparison that cannot show the effect is **untestable here**: neither arm above chance + margin, or",
+    "the baseline within the margin of the ceiling (no headroom). Margins come from the papers' effect sizes",
+    "(each claim states its own). A claim with several comparisons leaves the untestable ones out; it holds if",
+    "at least half hold and none fails, does not hold if at least half fail and none holds, is a tie if ties",
+    "(and failures) make at least half, none holds and ties outnumber failures, and is inconclusive otherwise.",
+    "With 3 to 5 seeds, 2 SE is a screening threshold, not a formal test.",
 ]
 
 
@@ -231,14 +244,14 @@ def write_summary(
         f"Command: `{command}`  ",
         timing + ".",
         "",
-        "| claim | verdict | comparisons |",
-        "|---|---|---|",
+        "| claim | verdict | headroom | comparisons |",
+        "|---|---|---|---|",
     ]
     from .stats import count_verdicts
 
     for r in reports:
         tally = count_verdicts([c["verdict"] for c in r.comparisons])
-        lines.append(f"| {r.number}. {r.title} | **{r.verdict}** | {tally} |")
+        lines.append(f"| {r.number}. {r.title} | **{r.verdict}** | {r.headroom or 'n/a'} | {tally} |")
     lines += ["", *RULE, ""]
     for r in reports:
         figure_dir = Path(r.key)
@@ -260,6 +273,7 @@ def write_summary(
                             "title": r.title,
                             "verdict": r.verdict,
                             "sub_verdicts": r.sub_verdicts,
+                            "headroom": r.headroom,
                             "run_seconds": r.run_seconds,
                         }
                         for r in reports

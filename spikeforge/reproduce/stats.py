@@ -13,13 +13,19 @@ Verdict rule (one comparison of a *treatment* arm against a *baseline* arm, ``n`
   Standard deviations are sample ones (``ddof = 1``);
 * the interval is ``[d - k*se, d + k*se]`` with ``k = 2``;
 * a *superiority* claim ("A improves on B") **holds here** when the interval lies above 0,
-  **does not hold here** when it lies below ``+margin`` (the data exclude an improvement of
-  ``margin`` or more: no gain, or a loss), and is **inconclusive** otherwise;
+  **does not hold here** when it lies below 0 (A is significantly worse), is a **tie** (``no
+  difference here``) when the interval lies inside ``(-margin, +margin)`` (the data exclude a
+  change as large as the papers' effects, either way), and is **inconclusive** otherwise.
+  A tie is not a failure of the claim: it says the effect is smaller than the margin here;
 * a *non-inferiority* claim ("A matches or beats B") **holds here** when the interval lies
   above ``-margin``, **does not hold here** when ``d < -margin`` and the interval lies below 0
   (worse by more than the margin on average, and significantly worse), else inconclusive;
-* for accuracies, a comparison in which neither arm's mean is above chance + ``margin`` is
-  inconclusive: when nothing was learned, the arms cannot tell the factor's effect.
+* a comparison that cannot show the effect is **untestable here** (checked before the rule
+  above): for accuracies, when neither arm's mean is above chance + ``margin`` (nothing was
+  learned), or when the baseline's mean is within ``margin`` of the ceiling (``ceiling``, e.g.
+  100%: no room left for the treatment to improve by the margin).
+
+Margins are chosen per claim from the papers' own effect sizes (each claim module says which).
 
 With 3 seeds, ``k = 2`` is a screening threshold (about an 88% two-sided interval for
 Welch's t with 4 degrees of freedom), not a formal test; the tables show ``d`` and ``se`` so
@@ -34,10 +40,14 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
+from ..analysis.curves import epochs_to_reach, last_finite
+
 __all__ = [
     "DOES_NOT_HOLD",
     "HOLDS",
     "INCONCLUSIVE",
+    "TIE",
+    "UNTESTABLE",
     "Comparison",
     "Summary",
     "combine",
@@ -52,6 +62,8 @@ __all__ = [
 HOLDS = "holds here"
 DOES_NOT_HOLD = "does not hold here"
 INCONCLUSIVE = "inconclusive"
+TIE = "no difference here"
+UNTESTABLE = "untestable here"
 K_SE = 2.0
 
 Kind = Literal["superiority", "non_inferiority"]
@@ -111,6 +123,7 @@ def compare(
     kind: Kind = "superiority",
     k: float = K_SE,
     chance: float | None = None,
+    ceiling: float | None = None,
     paired: bool = False,
 ) -> Comparison:
     """Compare per-seed values of a treatment arm against a baseline arm.
@@ -125,10 +138,12 @@ def compare(
             order); the standard error is then that of the per-seed differences. Pairs with a
             missing value are dropped.
         chance: the metric's chance level (accuracy: 1 / classes). When neither arm's mean is above
-            ``chance + margin`` nothing was learned, and the comparison says nothing about the claim.
+            ``chance + margin`` nothing was learned: the comparison is untestable.
+        ceiling: the best value the metric can take (accuracy: 1.0; for a lower-is-better metric
+            the lowest). A baseline within ``margin`` of it leaves no headroom: untestable.
     Returns:
-        A :class:`Comparison`; the verdict is inconclusive when either arm has fewer than 2 values
-        or when both arms are at chance.
+        A :class:`Comparison`; the verdict is inconclusive when either arm has fewer than 2 values,
+        untestable when there is no headroom or both arms are at chance.
     """
     sign = 1.0 if higher_is_better else -1.0
     if paired:
@@ -147,10 +162,19 @@ def compare(
     else:
         se = math.sqrt(t.std**2 / t.n + b.std**2 / b.n)
     lo, hi = d - k * se, d + k * se
-    if chance is not None and max(t.mean, b.mean) <= chance + margin:
-        return Comparison(t, b, d, se, lo, hi, margin, kind, INCONCLUSIVE)
+    if chance is not None and sign * (max(sign * t.mean, sign * b.mean) - sign * chance) <= margin:
+        return Comparison(t, b, d, se, lo, hi, margin, kind, UNTESTABLE)
+    if ceiling is not None and sign * (ceiling - b.mean) <= margin:
+        return Comparison(t, b, d, se, lo, hi, margin, kind, UNTESTABLE)
     if kind == "superiority":
-        verdict = HOLDS if lo > 0 else DOES_NOT_HOLD if hi < margin else INCONCLUSIVE
+        if lo > 0:
+            verdict = HOLDS
+        elif hi < 0:
+            verdict = DOES_NOT_HOLD
+        elif -margin < lo and hi < margin:
+            verdict = TIE
+        else:
+            verdict = INCONCLUSIVE
     elif kind == "non_inferiority":
         verdict = HOLDS if lo > -margin else DOES_NOT_HOLD if (d < -margin and hi < 0) else INCONCLUSIVE
     else:
@@ -165,19 +189,27 @@ def _finite(v: float | None) -> bool:
 def combine(verdicts: Sequence[str]) -> str:
     """One verdict for a claim made of several comparisons.
 
-    **holds here** when at least half of the comparisons hold and none does not hold;
-    **does not hold here** when at least half do not hold and none holds; otherwise
-    (mixed or mostly inconclusive, or no comparison at all) **inconclusive**.
+    Untestable comparisons are left out (all untestable: **untestable here**). Of the rest:
+    **holds here** when at least half hold and none does not hold; **does not hold here** when
+    at least half do not hold and none holds; **no difference here** when ties and failures
+    together make at least half, none holds and ties outnumber failures; otherwise (mixed or
+    mostly inconclusive, or no comparison at all) **inconclusive**.
     """
+    if verdicts and all(v == UNTESTABLE for v in verdicts):
+        return UNTESTABLE
+    verdicts = [v for v in verdicts if v != UNTESTABLE]
     n = len(verdicts)
     if n == 0:
         return INCONCLUSIVE
     holds = sum(v == HOLDS for v in verdicts)
     fails = sum(v == DOES_NOT_HOLD for v in verdicts)
+    ties = sum(v == TIE for v in verdicts)
     if holds * 2 >= n and fails == 0:
         return HOLDS
     if fails * 2 >= n and holds == 0:
         return DOES_NOT_HOLD
+    if (ties + fails) * 2 >= n and holds == 0 and ties > fails:
+        return TIE
     return INCONCLUSIVE
 
 
@@ -185,39 +217,32 @@ def conjunction(verdicts: Sequence[str]) -> str:
     """One verdict for a claim that is the conjunction of sub-claims ("A and B").
 
     **holds here** when every part holds, **does not hold here** when any part does not hold,
-    otherwise **inconclusive**.
+    **untestable here** when any part is untestable (and none fails), otherwise **inconclusive**.
     """
     if verdicts and all(v == HOLDS for v in verdicts):
         return HOLDS
     if any(v == DOES_NOT_HOLD for v in verdicts):
         return DOES_NOT_HOLD
+    if any(v == UNTESTABLE for v in verdicts):
+        return UNTESTABLE
     return INCONCLUSIVE
 
 
 def count_verdicts(verdicts: Sequence[str]) -> str:
-    """``"2 hold, 1 does not, 0 inconclusive"``: the tally behind a combined verdict."""
+    """``"2 hold, 1 do not hold, 0 inconclusive"`` (plus ties and untestable ones when there are any)."""
     holds = sum(v == HOLDS for v in verdicts)
     fails = sum(v == DOES_NOT_HOLD for v in verdicts)
-    return f"{holds} hold, {fails} do not hold, {len(verdicts) - holds - fails} inconclusive"
-
-
-def last_finite(values: Sequence[float | None]) -> float:
-    """The last finite value of a curve (NaN when there is none)."""
-    for v in reversed(list(values)):
-        if v is not None and math.isfinite(v):
-            return float(v)
-    return math.nan
+    ties = sum(v == TIE for v in verdicts)
+    untestable = sum(v == UNTESTABLE for v in verdicts)
+    text = f"{holds} hold, {fails} do not hold, {len(verdicts) - holds - fails - ties - untestable} inconclusive"
+    if ties:
+        text += f", {ties} no difference"
+    if untestable:
+        text += f", {untestable} untestable"
+    return text
 
 
 def epochs_to_target(curve: Sequence[float | None], target: float, censor: int | None = None) -> int | None:
-    """The first epoch (1-based) at which ``curve`` reaches ``target`` (``>=``).
-
-    A curve that never reaches it returns ``censor`` (e.g. ``epochs + 1``, so that an arm that
-    never converges ranks after every arm that does), or ``None`` when ``censor`` is ``None``.
-    """
-    if not math.isfinite(target):
-        return censor
-    for epoch, v in enumerate(curve, start=1):
-        if v is not None and math.isfinite(v) and v >= target:
-            return epoch
-    return censor
+    """The first epoch (1-based) at which ``curve`` reaches ``target`` (``>=``); ``censor`` if never
+    (see :func:`spikeforge.analysis.curves.epochs_to_reach`)."""
+    return epochs_to_reach(curve, target, censor=censor)

@@ -12,18 +12,21 @@ speed on tasks that a small network learns within two real epochs.
 
 Tasks:
 
-* ``digits``: scikit-learn's 8x8 digits, ``digits_convnet`` (conv-BN-IF x2, avg-pool,
-  linear), IF neurons with soft reset and ATan (the embedded default job's neuron).
+* ``digits``: scikit-learn's 8x8 digits, ``digits_convnet`` (conv-BN-IF x2 without bias,
+  avg-pool, linear), IF neurons with soft reset and ATan (the embedded default job's neuron).
 * ``mnist1d``: MNIST-1D as a static 40-vector (:mod:`spikeforge.reproduce.data`), a dense
-  IF SNN ``40-256-256-10`` with a linear readout. Harder than digits: a dense ANN reaches only
-  about 60-70% on MNIST-1D, so this network is far from saturation on a CPU budget.
-* ``event``: ``sim_event_digits`` frames (simulated event camera, ``split_by`` number),
-  ``event_convnet`` (VGG-style conv-BN-LIF x2 with pooling), LIF tau 2 with soft reset.
-* ``rouser_event``: a Rouser-style dense CUBA net (``spiking_mlp``, spiking output, spike-rate
-  MSE loss, Adam) on binary ``sim_event_digits`` frames sum-pooled 2x2 (``578-128-128-10``).
-* ``rouser_mnist1d``: the same CUBA neuron in a dense ``40-128-128-10`` net on static MNIST-1D,
-  with a linear readout and the SDT loss: the spike-rate loss does not learn MNIST-1D within a
-  CPU budget (about 13% after 120 steps when tried), so the readout is the one change made.
+  IF SNN ``40-256-256-10`` with a linear readout.
+* ``mnist1d_conv``: the same data through the study's bias-free conv1d-BN IF net
+  (:mod:`spikeforge.reproduce.models`), LTS loss (claim 1).
+* ``memorise``: the official "convergence speed" protocol (claim 2): 1024 random inputs with
+  random labels, bias-free MLP ``100-256-256-10``, IF soft reset, Sigmoid(4), full batch, Adam 1e-3.
+* ``digits_iter`` / ``mnist1d_iter``: ``digits`` / ``mnist1d`` with budgets of one optimiser step
+  per record (claim 2's per-iteration training-loss curves).
+* ``event_hard``: ``sim_event_digits`` reduced to 400 training recordings with background noise,
+  16x16 frames, T = 8, the narrowed TET-style VGG with TEBN and the legacy LIF (claims 3, 4).
+* ``rouser_fig6b``: Rouser's Fig 6b ablation: dense CUBA ``578-128-128-10`` with spiking output and
+  the spike-rate MSE loss on binary event frames, initial threshold 0.25, surrogate
+  (tau, s) = (3, 3), detached reset (claim 5).
 """
 
 from __future__ import annotations
@@ -34,19 +37,30 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UserError
+from ..models.vgg import VGG11_48_NEURON
 from ..neuron.presets import neuron_preset
-from .data import MNIST1D_STATIC
+from .data import MEMORISATION, MNIST1D_STATIC, SIM_EVENTS_HARD
+from .models import MNIST1D_CONVNET, NARROW_VGG
 
 __all__ = ["BUDGETS", "TASKS", "Budget", "TaskBudget", "task_config"]
 
 # IF with soft reset and ATan(alpha=2): the neuron of the embedded default job and of Shen et
 # al.'s SEW-ResNet CIFAR configs (docs/methods.md A.1b). imp is set per arm.
 IF_NEURON: dict[str, Any] = {"type": "if", "v_reset": None, "surrogate": {"name": "atan", "alpha": 2.0}}
-# LIF tau 2, soft reset, ATan: the small conv nets' default (spikeforge.models.convnet).
-LIF_NEURON: dict[str, Any] = {"type": "lif", "tau": 2.0, "v_reset": None, "surrogate": "atan"}
 # Rouser Table II: the SLAYER CUBA neuron (spikeforge.neuron.presets, reset detached). The
 # threshold is set per arm (fixed or learned).
 CUBA_NEURON: dict[str, Any] = neuron_preset("slayer_cuba")
+
+# The official "convergence speed" script's neuron: IF, soft reset, Sigmoid surrogate with alpha 4.
+MEMORISE_NEURON: dict[str, Any] = {"type": "if", "v_reset": None, "surrogate": {"name": "sigmoid", "alpha": 4.0}}
+# Rouser Fig 6b: (Th_init, tau, s) = (0.25, 3, 3); the reset is detached (SLAYER does not backpropagate
+# through it), as in the shared preset.
+ROUSER_FIG6B_NEURON: dict[str, Any] = {
+    **CUBA_NEURON,
+    "v_threshold": 0.25,
+    "detach_reset": True,
+    "surrogate": {"name": "exponential", "scale": 3.0, "tau": 3.0},
+}
 
 TASKS: dict[str, dict[str, Any]] = {
     "digits": {
@@ -70,59 +84,78 @@ TASKS: dict[str, dict[str, Any]] = {
         "optim": {"name": "adamw", "lr": 0.002, "weight_decay": 0.01},
         "schedule": {"name": "cosine"},
     },
-    "event": {
-        "T": 8,
-        "model": {"name": "event_convnet", "options": {"widths": [32, 64]}},
-        "neuron": LIF_NEURON,
-        "data": {"name": "sim_event_digits", "batch_size": 32, "options": {}},
-        "loss": {"name": "tet"},
-        "optim": {"name": "adamw", "lr": 0.005, "weight_decay": 0.01},
+    "mnist1d_conv": {
+        "T": 4,
+        "model": {"name": MNIST1D_CONVNET},
+        "neuron": IF_NEURON,
+        "data": {"name": MNIST1D_STATIC, "batch_size": 64},
+        "loss": {"name": "lts"},
+        "optim": {"name": "adamw", "lr": 0.002, "weight_decay": 0.01},
         "schedule": {"name": "cosine"},
     },
-    "rouser_event": {
-        "T": 16,
-        "model": {"name": "spiking_mlp", "options": {"sizes": [578, 128, 128, 10], "input_pool": 2}},
-        "neuron": CUBA_NEURON,
-        "data": {"name": "sim_event_digits", "batch_size": 32, "options": {"binary": True}},
-        "loss": {"name": "spike_rate"},
-        # Rouser: Adam, lr_W 0.001; lr_Th 0.01 as in its Fig 6b ablation (Table II's 0.001 barely
-        # moves a threshold within a CPU budget of a few hundred steps).
-        "optim": {"name": "adam", "lr": 0.001, "weight_decay": 0.0, "neuron_lr": 0.01},
-        "schedule": {"name": "constant"},
-    },
-    "rouser_mnist1d": {
-        "T": 8,
+    "memorise": {
+        "T": 4,
         "model": {
             "name": "spiking_mlp",
-            "options": {"sizes": [40, 128, 128, 10], "spiking_output": False, "bias": True},
+            "options": {"sizes": [100, 256, 256, 10], "spiking_output": False, "bias": False},
         },
-        "neuron": CUBA_NEURON,
-        "data": {"name": MNIST1D_STATIC, "batch_size": 32},
+        "neuron": MEMORISE_NEURON,
+        "data": {"name": MEMORISATION, "batch_size": 1024},
         "loss": {"name": "sdt"},
-        "optim": {"name": "adam", "lr": 0.002, "weight_decay": 0.0, "neuron_lr": 0.01},
+        "optim": {"name": "adam", "lr": 0.001, "weight_decay": 0.0},
+        "schedule": {"name": "constant"},
+    },
+    "event_hard": {
+        "T": 8,
+        "model": {"name": NARROW_VGG, "options": {"T": 8}},
+        "neuron": dict(VGG11_48_NEURON),
+        "data": {"name": SIM_EVENTS_HARD, "batch_size": 32, "options": {}},
+        "loss": {"name": "tet", "options": {"lam": 0.05}},
+        "optim": {"name": "adamw", "lr": 0.002, "weight_decay": 0.01},
+        "schedule": {"name": "cosine"},
+    },
+    "rouser_fig6b": {
+        "T": 16,
+        "model": {"name": "spiking_mlp", "options": {"sizes": [578, 128, 128, 10], "input_pool": 2}},
+        "neuron": ROUSER_FIG6B_NEURON,
+        "data": {"name": "sim_event_digits", "batch_size": 32, "options": {"binary": True}},
+        "loss": {"name": "spike_rate"},
+        "optim": {"name": "adam", "lr": 0.001, "weight_decay": 0.0},
         "schedule": {"name": "constant"},
     },
 }
+
+# claim 2's per-iteration views: the same tasks, with budgets of one optimiser step per record
+TASKS["digits_iter"] = copy.deepcopy(TASKS["digits"])
+TASKS["mnist1d_iter"] = copy.deepcopy(TASKS["mnist1d"])
 
 
 @dataclasses.dataclass(frozen=True)
 class TaskBudget:
     """Training length of one task: ``epochs`` evaluations, ``steps`` optimiser steps per epoch
-    (``None`` = a full pass), and ``overrides``: dotted config keys set on top of the task."""
+    (``None`` = a full pass), ``overrides``: dotted config keys set on top of the task, and
+    ``seeds``: the task's seeds when fewer than the budget's (``None``: the budget's)."""
 
     epochs: int
     steps: int | None = None
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    seeds: tuple[int, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """A study budget: seeds, per-task training length and the threshold-init grid of claim 5."""
+    """A study budget: seeds, per-task training length and the initial thresholds of claim 5
+    (each trained fixed and learned; 0.25 is Rouser's Fig 6b bad init)."""
 
     name: str
     seeds: tuple[int, ...]
     tasks: Mapping[str, TaskBudget]
-    threshold_inits: tuple[float, ...]
+    threshold_inits: tuple[float, ...] = (0.25,)
+
+    def seeds_for(self, task: str) -> tuple[int, ...]:
+        """The seeds ``task`` runs with: its own (capped to the budget's) or the budget's."""
+        own = self.tasks[task].seeds
+        return self.seeds if own is None else tuple(s for s in own if s in self.seeds)
 
     def with_seeds(self, n: int) -> Budget:
         """The same budget with seeds ``0..n-1``."""
@@ -131,37 +164,26 @@ class Budget:
         return dataclasses.replace(self, seeds=tuple(range(n)))
 
 
-# 16x16 frames (area resize) and a narrower net (widths 16, 32): a quarter of the conv cost of the
-# 34x34 frames, which a CPU study cannot afford for 20+ runs.
-EVENT_SMALL: dict[str, Any] = {"data.options.size": 16, "model.options.widths": [16, 32]}
-
+# The quick budget's runs are a subset of the full budget's (same per-run budgets, fewer seeds), so a
+# study folder that holds a full study answers a quick one without training. Claim 5 trains for
+# 1,350 steps in both: fewer steps cannot show Rouser's Fig 6b effect.
+# 3 seeds: one run of 1,350 steps at T = 16 takes about 7 minutes on the busy study machine.
+_CLAIM5 = TaskBudget(epochs=30, steps=None, overrides={"run.eval_every": 3}, seeds=(0, 1, 2))
+_SHARED: dict[str, TaskBudget] = {
+    "digits": TaskBudget(epochs=8, steps=8),
+    "mnist1d_conv": TaskBudget(epochs=6, steps=20),
+    "memorise": TaskBudget(epochs=300, steps=1, seeds=(0, 1, 2)),
+    "digits_iter": TaskBudget(epochs=100, steps=1, seeds=(0, 1, 2)),
+    "mnist1d_iter": TaskBudget(epochs=150, steps=1, seeds=(0, 1, 2)),
+    "event_hard": TaskBudget(epochs=6, steps=None),
+    "rouser_fig6b": _CLAIM5,
+}
 BUDGETS: dict[str, Budget] = {
-    # Sized for < 15 minutes on an idle 2-core CPU (measured wall times are in docs/results.md).
-    "quick": Budget(
-        name="quick",
-        seeds=(0, 1, 2),
-        tasks={
-            "digits": TaskBudget(epochs=8, steps=8),
-            "mnist1d": TaskBudget(epochs=10, steps=25),
-            "event": TaskBudget(epochs=6, steps=10, overrides=EVENT_SMALL),
-            "rouser_event": TaskBudget(epochs=6, steps=15),
-            "rouser_mnist1d": TaskBudget(epochs=6, steps=20),
-        },
-        threshold_inits=(0.25, 1.25, 4.0),
-    ),
-    # Full passes over the training sets and 5 seeds: about 1.5 h with --jobs 2 on a busy 2-core CPU.
-    "full": Budget(
-        name="full",
-        seeds=(0, 1, 2, 3, 4),
-        tasks={
-            "digits": TaskBudget(epochs=12, steps=None),
-            "mnist1d": TaskBudget(epochs=20, steps=None),
-            "event": TaskBudget(epochs=8, steps=None, overrides=EVENT_SMALL),
-            "rouser_event": TaskBudget(epochs=10, steps=None),
-            "rouser_mnist1d": TaskBudget(epochs=12, steps=None),
-        },
-        threshold_inits=(0.25, 1.0, 1.25, 2.0, 4.0),
-    ),
+    # A screening pass: 3 seeds.
+    "quick": Budget(name="quick", seeds=(0, 1, 2), tasks=_SHARED),
+    # 5 paired seeds (claims 2 and 5 keep 3: their runs are the study's most expensive on a CPU, and
+    # their effects, where they exist, are many times their seed-to-seed spread).
+    "full": Budget(name="full", seeds=(0, 1, 2, 3, 4), tasks=_SHARED),
 }
 
 

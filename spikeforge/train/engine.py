@@ -48,6 +48,7 @@ from .checkpoint import (
     find_nonfinite,
     get_rng_state,
     save_checkpoint,
+    set_rng_state,
 )
 from .config import Config, config_to_dict
 from .logger import MetricsLogger
@@ -229,6 +230,15 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
         if start_epoch:
             print(f"[spikeforge] resumed after epoch {start_epoch}", flush=True)
 
+    initial: dict[str, Any] = {}
+    if monitor is not None and start_epoch == 0:
+        # epoch 0: the untrained model's activity (dead neurons before training, Rouser Fig 4); the
+        # RNG is restored so that a monitored run trains exactly as an unmonitored one
+        rng = get_rng_state()
+        measured = monitor.initial(lambda: evaluate(model, test_loader, loss_fn, encoder, cfg.T, device, autocast))
+        initial = {RF.MONITOR_PREFIX + k: v for k, v in measured.items()}
+        set_rng_state(rng)
+
     ev: dict[str, Any] = {}
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
@@ -266,6 +276,8 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
             )
         if monitor is not None:  # every rank: a collective under DDP
             record.update({RF.MONITOR_PREFIX + k: v for k, v in monitor.compute().items()})
+            record.update(initial)  # the first record only
+            initial = {}
         record[RF.TIME_S] = time.time() - t0
         is_best = RF.TEST_ACC in record and record[RF.TEST_ACC] > best_acc
         if is_best:

@@ -11,8 +11,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ...analysis.sweep import Arm, ArmResult
 from ..report import ClaimReport
-from ..runner import Arm, ArmResult
 from ..tasks import Budget
 from . import event_losses, imp_static, lts_convergence, patterns, thresholds
 

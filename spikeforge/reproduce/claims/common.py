@@ -1,7 +1,7 @@
 """Arm builders and helpers shared by several claims.
 
-The static arms (claims 1, 2 and 6) are built by one function, so that the same factors give
-the same config and name, and the run is trained once for all the claims that use it.
+Arms with the same factors get the same config and name, so a run that two claims need (claim 1's
+digits models are claim 6's) is trained once.
 """
 
 from __future__ import annotations
@@ -10,35 +10,27 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ...analysis.sweep import Arm, ArmResult
 from ...train.runfolder import TEST_ACC
-from ..runner import Arm, ArmResult
 from ..stats import last_finite
 from ..tasks import Budget, task_config
 
-__all__ = ["CHANCE", "event_arm", "final_accs", "pct", "results_for", "static_arm", "total_seconds"]
+__all__ = ["CHANCE", "TET_LAMBDA", "event_arm", "final_accs", "pct", "results_for", "total_seconds"]
 
 CHANCE = 0.1  # every task of the study has 10 classes
 
 
-def static_arm(task: str, loss: str, T: int, learn_imp: bool, seed: int, budget: Budget) -> Arm:
-    """A static-data arm: ``task`` (``digits`` | ``mnist1d``) trained with ``loss`` at ``T`` steps,
-    with a learnable IMP (``imp: learn``, init U(-0.2, 0.2)) or the default IMP of 0."""
-    changes: dict[str, Any] = {"T": T, "seed": seed, "loss.name": loss}
-    if learn_imp:
-        changes["neuron.imp"] = "learn"
-    if task == "digits":
-        changes["run.checkpoint"] = True  # claim 6 reads the learned IMPs from last.pt
-    name = f"{task}-{loss}-T{T}-{'impL' if learn_imp else 'imp0'}-s{seed}"
-    return Arm(name, task_config(task, budget, **changes))
+TET_LAMBDA = 0.05  # TET's MSE regulariser on (the claim is about its conflict with the objective)
 
 
 def event_arm(loss: str, learn_imp: bool, seed: int, budget: Budget) -> Arm:
-    """An event-data arm (``sim_event_digits`` + ``event_convnet``) with ``loss`` and optional learnable IMP."""
-    changes: dict[str, Any] = {"seed": seed, "loss.name": loss}
+    """An event-data arm (``event_hard``: noisy, reduced ``sim_event_digits`` + the narrow legacy VGG)
+    with ``loss`` (TET's regulariser weighted :data:`TET_LAMBDA`) and an optional learnable IMP."""
+    changes: dict[str, Any] = {"seed": seed, "loss.name": loss, "loss.options": {"lam": TET_LAMBDA}}
     if learn_imp:
         changes["neuron.imp"] = "learn"
-    name = f"event-{loss}-{'impL' if learn_imp else 'imp0'}-s{seed}"
-    return Arm(name, task_config("event", budget, **changes))
+    name = f"eventhard-{loss}-{'impL' if learn_imp else 'imp0'}-s{seed}"
+    return Arm(name, task_config("event_hard", budget, **changes))
 
 
 def results_for(results: Mapping[str, ArmResult], arms: Sequence[Arm]) -> list[ArmResult]:

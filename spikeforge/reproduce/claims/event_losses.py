@@ -1,7 +1,13 @@
 """Claims 3 and 4 (Shen et al., docs/methods.md A.0 / A.3) on event data, from one 2x2 set of arms.
 
-Arms on ``sim_event_digits`` frames with ``event_convnet`` (LIF): loss TET or TET-S (per-step
-CE with label smoothing 0.01, no MSE term, as in the official code) x IMP 0 or learnable IMP.
+TET-S is said to fix "the conflict between TET's objective and its regulariser": with the
+regulariser off (lambda = 0) there is no conflict to fix, so both losses here keep TET's MSE term
+on (lambda = 0.05). The task must leave room for a difference: ``event_hard`` is
+``sim_event_digits`` with 400 of its 1437 training recordings and Poisson background noise
+(0.05 events per pixel, polarity and frame), 16x16 frames, T = 8, and the network is the TET-style
+VGG of the paper's 48x48 runs (TEBN, legacy LIF: decay 0.25, hard reset) narrowed to four units
+(``narrow_vgg_legacy``). Arms: loss TET or TET-S (per-step CE with label smoothing 0.01) x IMP 0
+or learnable IMP, the same seeds.
 
 * Claim 3: TET-S matches or beats TET (non-inferiority on final accuracy, with and without IMP).
 * Claim 4: IMP + TET-S beats plain TET (superiority on final accuracy).
@@ -14,19 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ...analysis.sweep import Arm, ArmResult
 from ..plots import COLORS, band, new_figure, save
 from ..report import ClaimReport, comparison_row
-from ..runner import Arm, ArmResult
 from ..stats import combine, compare, summarize
 from ..tasks import Budget
-from .common import CHANCE, event_arm, final_accs, results_for, total_seconds
+from .common import CHANCE, TET_LAMBDA, event_arm, final_accs, results_for, total_seconds
 
 KEY_TETS = "claim3_tets_event"
 KEY_IMP_TETS = "claim4_imp_tets_event"
 TITLE_TETS = "TET-S matches or beats TET (event data)"
 TITLE_IMP_TETS = "IMP + TET-S beats TET (event data)"
 ARMS = (("tet", False), ("tet_s", False), ("tet", True), ("tet_s", True))
-MARGIN = 0.01
+MARGIN = 0.005  # half a point: the scale of the paper's event-data gains over its own baselines
 
 
 def _label(loss: str, imp: bool) -> str:
@@ -43,16 +49,15 @@ def arms(budget: Budget) -> list[Arm]:
 
 
 def _setup(budget: Budget) -> str:
-    tb = budget.tasks["event"]
-    opts = dict(tb.overrides)
-    frames = f"{opts['data.options.size']}x{opts['data.options.size']}" if "data.options.size" in opts else "34x34"
-    widths = opts.get("model.options.widths", [32, 64])
+    tb = budget.tasks["event_hard"]
     return (
-        f"sim_event_digits, {frames} frames (split by event number), T=8, event_convnet widths {widths} "
-        f"(conv-BN-LIF, tau 2, soft reset, ATan), AdamW lr 5e-3, {tb.epochs} epochs x {tb.steps or 'all'} steps "
-        f"of batch 32, seeds {list(budget.seeds)}. TET = mean over steps of per-step CE (lambda = 0, as the "
-        "official heads); TET-S = the same with label smoothing 0.01. Readout: time mean. Metric: final test "
-        "accuracy."
+        "event_hard: sim_event_digits, 16x16 frames (split by event number), T=8, 400 training recordings (fixed "
+        "subset), Poisson background noise 0.05 events / pixel / polarity / frame, 360 test recordings (noisy too). "
+        "narrow_vgg_legacy: conv3x3(16, 32)-P-(64, 64)-P units with TEBN and the legacy LIF (decay 0.25, hard reset, "
+        f"triangle surrogate), dropout 0.25, linear; AdamW lr 2e-3, cosine, {tb.epochs} epochs x "
+        f"{tb.steps or 'all'} steps of batch 32, seeds {list(budget.seeds)}. TET = (1 - lambda) mean_t CE(O[t], y) "
+        f"+ lambda mean_t MSE(O[t], 1) with lambda = {TET_LAMBDA:g}; TET-S = the same with label smoothing 0.01. "
+        "Readout: time mean. Metric: final test accuracy."
     )
 
 
@@ -90,7 +95,9 @@ def analyze_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path
         comparisons.append(
             comparison_row(f"{_label('tet_s', imp)} vs {_label('tet', imp)}", "final test acc (%)", cmp, 100)
         )
-    sup = compare(finals[("tet_s", False)], finals[("tet", False)], margin=MARGIN, chance=CHANCE, paired=True)
+    sup = compare(
+        finals[("tet_s", False)], finals[("tet", False)], margin=MARGIN, chance=CHANCE, ceiling=1.0, paired=True
+    )
     comparisons.append(comparison_row("TET-S vs TET (does it beat it?)", "final test acc (%)", sup, 100))
     return ClaimReport(
         key=KEY_TETS,
@@ -113,14 +120,20 @@ def analyze_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path
         sub_verdicts={"TET-S beats TET (superiority, no IMP)": sup.verdict},
         figures=[_plot(results, budget, out_dir / "event_losses.png")],
         run_seconds=_used(results, budget),
+        headroom=_headroom(finals),
+        figure_caption=CAPTION,
     )
 
 
 def analyze_imp_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> ClaimReport:
     """Claim 4: IMP + TET-S vs TET."""
     rows, finals = _table(results, budget)
-    main = compare(finals[("tet_s", True)], finals[("tet", False)], margin=MARGIN, chance=CHANCE, paired=True)
-    imp_only = compare(finals[("tet", True)], finals[("tet", False)], margin=MARGIN, chance=CHANCE, paired=True)
+    main = compare(
+        finals[("tet_s", True)], finals[("tet", False)], margin=MARGIN, chance=CHANCE, ceiling=1.0, paired=True
+    )
+    imp_only = compare(
+        finals[("tet", True)], finals[("tet", False)], margin=MARGIN, chance=CHANCE, ceiling=1.0, paired=True
+    )
     comparisons = [
         comparison_row("IMP + TET-S vs TET", "final test acc (%)", main, 100),
         comparison_row("IMP + TET vs TET (IMP alone)", "final test acc (%)", imp_only, 100),
@@ -146,7 +159,17 @@ def analyze_imp_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: 
         sub_verdicts={"IMP alone (IMP + TET vs TET)": imp_only.verdict},
         figures=[_plot(results, budget, out_dir / "event_losses.png")],
         run_seconds=_used(results, budget),
+        headroom=_headroom(finals),
+        figure_caption=CAPTION,
     )
+
+
+CAPTION = "test accuracy per epoch of the four arms (mean ± std) and their final accuracies (dots: seeds)."
+
+
+def _headroom(finals) -> str:
+    b = summarize(finals[("tet", False)])
+    return f"TET baseline at {100 * b.mean:.1f}% ({100 * (1 - b.mean):.1f} pp below 100%, chance 10%)"
 
 
 def _plot(results: Mapping[str, ArmResult], budget: Budget, path: Path) -> Path:
@@ -155,10 +178,10 @@ def _plot(results: Mapping[str, ArmResult], budget: Budget, path: Path) -> Path:
     for i, (loss, imp) in enumerate(ARMS):
         runs = results_for(results, _arms(budget, loss, imp))
         band(ax, [r.curve() for r in runs], scale=100, color=COLORS[i], label=_label(loss, imp))
-    steps = budget.tasks["event"].steps
+    steps = budget.tasks["event_hard"].steps
     ax.set_xlabel(f"epoch ({steps} steps each)" if steps else "epoch")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("sim_event_digits: test acc. (mean ± std)", fontsize=9)
+    ax.set_title("event_hard: test acc. (mean ± std)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     ax = axes[0, 1]

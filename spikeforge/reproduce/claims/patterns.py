@@ -5,7 +5,7 @@ Counts of reachable mappings of the IF neuron (soft reset, threshold 1, T = 4) f
 
 * IMP = 0, ``w`` in ``linspace(0, 1, 17)`` (Fig 3a);
 * IMP swept over ``linspace(-1, 1, 9)`` x ``w`` in ``linspace(0, 1, 9)`` (Fig 3c);
-* the learned IMPs of the digits models of claim 1 (T = 4, SDT, learnable IMP), one count per
+* the learned IMPs of the digits models of claim 1 (T = 4, LTS, learnable per-neuron IMP), one count per
   seed, with ``w`` in ``linspace(0, 1, 17)``;
 * control: the same models' IMPs at initialisation (same seed, before training), to separate
   what training adds from what a random U(-0.2, 0.2) init already gives.
@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...analysis.sweep import Arm, ArmResult
 from ...train.runfolder import LAST
 from ..plots import COLORS, new_figure, save
 from ..report import ClaimReport, comparison_row
-from ..runner import Arm, ArmResult
 from ..stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Summary, compare, conjunction, summarize
 from ..tasks import Budget
-from .common import static_arm
+from .imp_static import imp_arm
 
 NUMBER = 6
 KEY = "claim6_pattern_mapping"
@@ -36,7 +36,7 @@ T = 4
 
 
 def _arms(budget: Budget) -> list[Arm]:
-    return [static_arm("digits", "sdt", T, True, s, budget) for s in budget.seeds]
+    return [imp_arm("digits", T, "neuron-U(-.2,.2)", s, budget) for s in budget.seeds]
 
 
 def arms(budget: Budget) -> list[Arm]:
@@ -147,8 +147,8 @@ def analyze(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> 
         setup=(
             "IF neuron, soft reset, threshold 1 (fires at V >= 1), T = 4, all 16 binary input patterns scaled by w "
             "(spikeforge.analysis.pattern_mapping). Learned IMPs: every IMP of the digits_convnet models of claim 1 "
-            f"(T=4, SDT, learnable IMP, seeds {seeds}), read from last.pt; 'at init' rebuilds the same model with the "
-            "same seed before training."
+            f"(T=4, LTS, learnable per-neuron IMP, seeds {seeds}), read from last.pt; 'at init' rebuilds the same "
+            "model with the same seed before training."
         ),
         rule=(
             "The counts are deterministic given the IMPs. Learned vs IMP=0 holds if every seed's count is higher, "

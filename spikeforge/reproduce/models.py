@@ -1,0 +1,133 @@
+"""Small networks that only the reproduction study uses (registered by :func:`ensure_registered`).
+
+* ``mnist1d_convnet``: a bias-free conv-BN SNN for MNIST-1D as a static 40-vector (claim 1: Shen
+  et al.'s static networks are conv-BN nets without bias, in which a learnable IMP is not a
+  bias in disguise). ``[T, B, 40] -> [T, B, 10]``: two ``conv1d(k=5, no bias) -> BN -> neuron``
+  units (the second with stride 2), then ``AvgPool1d(2)``, flatten and a linear readout.
+* ``narrow_vgg_legacy``: the TET-style VGG of Shen et al.'s 48x48 event runs (``conv3x3 (bias)
+  -> TEBN -> legacy LIF`` units, average pooling, linear classifier; the neuron of
+  :data:`spikeforge.models.vgg.VGG11_48_NEURON`) narrowed to a CPU budget: four units of widths
+  ``16, 32, 64, 64`` (VGG-11's first four, divided by 4 to 8) on 16x16 frames, pooling after the
+  second and fourth unit. Claims 3 and 4 use it with TET's regulariser on.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..layers import MultiStep
+from ..models.common import ConvUnit, EncodeOnce, init_conv_kaiming_, make_neurons
+from ..models.vgg import VGG11_48_NEURON
+
+__all__ = ["MNIST1D_CONVNET", "NARROW_VGG", "Mnist1dConvSNN", "NarrowVGGLegacy", "ensure_registered"]
+
+MNIST1D_CONVNET = "mnist1d_convnet"
+NARROW_VGG = "narrow_vgg_legacy"
+# IF with soft reset and ATan, as the SEW-ResNet CIFAR configs of Shen et al. (IMP set per arm)
+IF_NEURON: Mapping[str, Any] = {"type": "if", "v_reset": None, "surrogate": {"name": "atan", "alpha": 2.0}}
+
+
+class Mnist1dConvSNN(nn.Module):
+    """Bias-free conv-BN SNN on a static 40-vector: ``[T, B, 40] -> [T, B, num_classes]``."""
+
+    def __init__(
+        self, num_classes: int = 10, widths: Sequence[int] = (32, 64), neuron: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__()
+        make_neuron = make_neurons(neuron, IF_NEURON)
+        c1, c2 = widths
+        # the first stage sees the same input at every step: computed once (EncodeOnce)
+        self.stem = EncodeOnce(OrderedDict(conv=nn.Conv1d(1, c1, 5, padding=2, bias=False), bn=nn.BatchNorm1d(c1)))
+        self.sn1 = make_neuron()
+        self.conv2 = MultiStep(
+            OrderedDict(conv=nn.Conv1d(c1, c2, 5, stride=2, padding=2, bias=False), bn=nn.BatchNorm1d(c2))
+        )
+        self.sn2 = make_neuron()
+        self.head = MultiStep(
+            OrderedDict(pool=nn.AvgPool1d(2), flatten=nn.Flatten(1), fc=nn.Linear(c2 * 10, num_classes))
+        )
+        init_conv_kaiming_(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[T, B, 40]``; returns logits ``[T, B, num_classes]``."""
+        y = self.sn1(self.stem(x.unsqueeze(2)))
+        return self.head(self.sn2(self.conv2(y)))
+
+
+class NarrowVGGLegacy(nn.Module):
+    """Narrow TET-style VGG (TEBN, legacy LIF) for 16x16 event frames: ``[T, B, 2, 16, 16] -> [T, B, K]``."""
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 2,
+        T: int = 8,
+        widths: Sequence[int] = (16, 32, 64, 64),
+        neuron: Mapping[str, Any] | None = None,
+        dropout: float = 0.25,
+    ) -> None:
+        super().__init__()
+        make_neuron = make_neurons(neuron, VGG11_48_NEURON)
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for i, width in enumerate(widths):
+            layers.append(ConvUnit(channels, width, make_neuron, norm="tebn", T=T, bias=True))
+            if i % 2 == 1:
+                layers.append(MultiStep(nn.AvgPool2d(2)))
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.classifier = MultiStep(
+            OrderedDict(
+                pool=nn.AdaptiveAvgPool2d(4),
+                flatten=nn.Flatten(1),
+                dropout=nn.Dropout(dropout),
+                fc=nn.Linear(channels * 16, num_classes),
+            )
+        )
+        init_conv_kaiming_(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[T, B, C, H, W]``; returns logits ``[T, B, num_classes]``."""
+        return self.classifier(self.features(x))
+
+
+def ensure_registered() -> None:
+    """Register the study's models once (a no-op when they exist)."""
+    from .. import models as _builtin  # noqa: F401  (the built-in models register first)
+    from ..models.registry import MODELS, register_model
+
+    if MNIST1D_CONVNET not in MODELS:
+
+        @register_model(
+            MNIST1D_CONVNET,
+            description="bias-free conv1d-BN SNN for MNIST-1D as a static 40-vector (reproduction study)",
+            input_shape=(40,),
+            default_neuron=IF_NEURON,
+        )
+        def mnist1d_convnet(
+            num_classes: int = 10, widths: Sequence[int] = (32, 64), neuron: Mapping[str, Any] | None = None
+        ) -> Mnist1dConvSNN:
+            return Mnist1dConvSNN(num_classes, widths, neuron)
+
+    if NARROW_VGG not in MODELS:
+
+        @register_model(
+            NARROW_VGG,
+            description="TET-style VGG (TEBN, legacy LIF) narrowed for 16x16 event frames (reproduction study)",
+            input_shape=(2, 16, 16),
+            default_neuron=VGG11_48_NEURON,
+        )
+        def narrow_vgg_legacy(
+            num_classes: int = 10,
+            in_channels: int = 2,
+            T: int = 8,
+            widths: Sequence[int] = (16, 32, 64, 64),
+            neuron: Mapping[str, Any] | None = None,
+            dropout: float = 0.25,
+        ) -> NarrowVGGLegacy:
+            return NarrowVGGLegacy(num_classes, in_channels, T, widths, neuron, dropout)
