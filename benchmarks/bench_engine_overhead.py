@@ -28,8 +28,7 @@ _clock = time.process_time
 
 
 def _config(epochs: int, overrides: list[str]):
-    from spikeforge.cli import resolve_config_path
-    from spikeforge.train.config import load_config
+    from spikeforge.train.config import load_config, resolve_config_path
 
     return load_config(resolve_config_path(None), [f"epochs={epochs}", *overrides])
 

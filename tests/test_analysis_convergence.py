@@ -9,7 +9,7 @@ import torch
 
 from spikeforge.analysis.convergence import run_convergence, summarize_convergence
 from spikeforge.analysis.sweep import epochs_to_reach, mean_std, metric_curve, stack_mean_std
-from spikeforge.cli import main
+from spikeforge.commands import main
 from spikeforge.train.logger import read_metrics
 
 

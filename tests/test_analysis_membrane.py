@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from spikeforge.analysis.cli import add_analyze_parser, run_analyze
 from spikeforge.analysis.membrane import first_spike_times, run_membrane, simulate
+from spikeforge.commands.analyze import add_analyze_parser, run_analyze
 
 
 def test_if_soft_reset_first_spikes_by_hand():

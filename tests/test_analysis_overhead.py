@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from spikeforge import IFNode
-from spikeforge.analysis.cli import add_analyze_parser, run_analyze
 from spikeforge.analysis.overhead import CALLS, run_overhead, time_neuron
+from spikeforge.commands.analyze import add_analyze_parser, run_analyze
 
 
 def test_timed_chain_follows_the_protocol():

@@ -10,7 +10,7 @@ import torch
 
 from spikeforge import IFNode
 from spikeforge.analysis import pattern_mapping as pm
-from spikeforge.analysis.cli import add_analyze_parser, run_analyze
+from spikeforge.commands.analyze import add_analyze_parser, run_analyze
 
 
 def slow_mapping(imps, weights, T=4, threshold=1.0):

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from spikeforge.analysis.cli import add_analyze_parser, run_analyze
 from spikeforge.analysis.plots import layer_series, load_metrics_jsonl, plot_layer_curves
+from spikeforge.commands.analyze import add_analyze_parser, run_analyze
 
 RECORDS = [
     {"epoch": 0, "train/loss": 2.0, "monitor/l1/dead_fraction": 0.7, "monitor/l2/dead_fraction": 0.5},

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spikeforge.analysis.threshold_grid import DEFAULT_CONFIG, layer_names, run_threshold_grid, threshold_neuron
-from spikeforge.cli import main
+from spikeforge.commands import main
 from spikeforge.train.checkpoint import load_checkpoint
 from spikeforge.train.logger import read_metrics
 

@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from spikeforge.analysis.timestep_accuracy import timestep_accuracy, write_timestep_accuracy
-from spikeforge.cli import main
+from spikeforge.commands import main
 from spikeforge.losses import build_loss
 from spikeforge.train.config import config_from_dict
 from spikeforge.train.engine import train

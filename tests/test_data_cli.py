@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from spikeforge.data.cli import add_data_parser, main, run_data
+from spikeforge.commands.data import add_data_parser, main, run_data
 from tests.test_data_datasets import nmnist_tree
 
 

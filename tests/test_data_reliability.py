@@ -20,9 +20,9 @@ import time
 import numpy as np
 import pytest
 
+from spikeforge.commands.data import main as data_cli
 from spikeforge.data import DataError, DataFormatError, EmptySplitError, build_dataset
 from spikeforge.data.cache import content_key, gunzip_once
-from spikeforge.data.cli import main as data_cli
 from spikeforge.data.datasets.dvs_gesture import read_dvs_gesture_aedat
 from spikeforge.data.formats.hdf5_spikes import read_spike_h5
 from tests.test_data_datasets import nmnist_tree, random_atis, write_gesture_recording
@@ -226,7 +226,7 @@ import sys, time
 from functools import partial
 
 from spikeforge.data import register_dataset
-from spikeforge.data.cli import main
+from spikeforge.commands.data import main
 from spikeforge.data.datasets import nmnist
 from spikeforge.data.events import FrameOptions, build_event_dataset
 

@@ -267,6 +267,6 @@ def test_unsupported_nir_nodes_and_graphs_fail_with_one_line():
 
 
 def test_cli_reports_conversion_errors_in_one_line():
-    from spikeforge.cli import _is_user_error
+    from spikeforge.commands import _is_user_error
 
     assert _is_user_error(NIRConversionError("x"))

@@ -23,7 +23,7 @@ import pytest
 import torch
 import yaml
 
-from spikeforge.cli import main
+from spikeforge.commands import main
 from spikeforge.errors import RunFolderError, SpikeForgeError
 from spikeforge.train import distributed as D
 from spikeforge.train import runfolder as RF
@@ -546,7 +546,7 @@ def test_global_torch_settings_are_restored_after_a_run(tmp_path):
 
 def test_only_spikeforge_errors_are_user_errors(capsys, monkeypatch):
     """A bug (a plain ValueError deep inside) keeps its traceback; SpikeForge's own errors are one line."""
-    from spikeforge import cli as cli_module
+    from spikeforge import commands as cli_module
 
     def bug(args):
         raise ValueError("too many values to unpack (expected 2)")

@@ -3,11 +3,11 @@
 import torch
 from torch import nn
 
-from spikeforge.cli import CONFIG_DIR, main
+from spikeforge.commands import main
 from spikeforge.models import build_model
 from spikeforge.models.sew_resnet import torchvision_resnet_key
 from spikeforge.train.builders import init_from_state_dict
-from spikeforge.train.config import load_config
+from spikeforge.train.config import CONFIG_DIR, load_config
 
 
 def test_missing_weights_file_fails_in_one_line_before_the_data(tmp_path, capsys):

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from spikeforge import IFNode
+from spikeforge.commands.energy import add_energy_parser, run_energy
 from spikeforge.layers import MultiStep
 from spikeforge.monitor import EnergyMeter, energy_report, format_table
-from spikeforge.monitor.cli import add_energy_parser, run_energy
 
 
 def rows(report):
@@ -155,7 +155,7 @@ def test_energy_cli_errors_are_one_line(capsys):
 
 
 def test_direct_sample_input_is_an_expanded_view():
-    from spikeforge.monitor.cli import make_sample_input
+    from spikeforge.commands.energy import make_sample_input
 
     x = make_sample_input("direct", (4, 2, 3, 5, 5))
     assert x.shape == (4, 2, 3, 5, 5) and x.stride(0) == 0 and torch.equal(x[0], x[3])

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from spikeforge.cli import main
+from spikeforge.commands import main
 from spikeforge.monitor import EnergyMeter
 from spikeforge.monitor.energy_run import energy_of_target, is_run_target
 from spikeforge.train.builders import encode_batch

@@ -120,7 +120,7 @@ def test_training_batch_dead_fraction_is_logged_every_epoch(monitored_run):
 
 
 def test_layer_curves_of_a_real_run(monitored_run, capsys):
-    from spikeforge.cli import main
+    from spikeforge.commands import main
 
     _, run_dir = monitored_run
     assert main(["analyze", "layer-curves", str(run_dir)]) == 0

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import spikeforge
-from spikeforge.cli import CONFIG_DIR, main
-from spikeforge.train.config import ConfigError, load_config
+from spikeforge.commands import main
+from spikeforge.train.config import CONFIG_DIR, ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

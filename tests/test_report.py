@@ -9,7 +9,7 @@ import pytest
 import yaml
 from matplotlib.figure import Figure
 
-from spikeforge.cli import main
+from spikeforge.commands import main
 from spikeforge.report import build_report, collect_run
 from spikeforge.report.collect import monitor_tables
 

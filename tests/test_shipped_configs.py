@@ -5,11 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from spikeforge.cli import CONFIG_DIR, shipped_configs
 from spikeforge.data.registry import dataset_info
 from spikeforge.neuron import materialize
 from spikeforge.train.builders import build_loss_from_config, build_model_from_config, encode_batch, encoder_name
-from spikeforge.train.config import load_config
+from spikeforge.train.config import CONFIG_DIR, load_config, shipped_configs
 from spikeforge.train.optim import build_optimizer
 
 CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))

@@ -15,7 +15,7 @@ Modules, one job each:
 * :mod:`~spikeforge.reproduce.stats`: mean ± std, epochs to a target, the verdict rule;
 * :mod:`~spikeforge.reproduce.claims`: one module per claim (arms + analysis);
 * :mod:`~spikeforge.reproduce.report` / :mod:`~spikeforge.reproduce.plots`: tables, summary, figures;
-* :mod:`~spikeforge.reproduce.study` / :mod:`~spikeforge.reproduce.cli`: the whole study and its command.
+* :mod:`~spikeforge.reproduce.study` / :mod:`~spikeforge.commands.reproduce`: the whole study and its command.
 """
 
 from __future__ import annotations

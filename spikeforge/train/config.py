@@ -550,9 +550,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     see ``spikeforge configs``); ``overrides`` are ``"a.b=value"`` strings parsed as YAML.
     """
     if path is not None and not Path(path).is_file() and Path(path).parent == Path("."):
-        from ..cli import resolve_config_path  # a bare name: a shipped config, or the one-line error
-
-        path = resolve_config_path(str(path))
+        path = resolve_config_path(str(path))  # a bare name: a shipped config, or the one-line error
     raw = read_yaml(path) if path is not None else {}
     try:
         return config_from_dict(apply_overrides(raw, overrides or []))

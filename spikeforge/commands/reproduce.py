@@ -42,9 +42,9 @@ def add_reproduce_parser(sub: argparse._SubParsersAction) -> list[str]:
 
 def run_reproduce(args: argparse.Namespace) -> int:
     """Run the study; returns the exit status."""
-    from .claims import CLAIMS
-    from .study import run_study
-    from .tasks import BUDGETS
+    from ..reproduce.claims import CLAIMS
+    from ..reproduce.study import run_study
+    from ..reproduce.tasks import BUDGETS
 
     budget = BUDGETS["full" if args.full else "quick"]
     if args.seeds is not None:

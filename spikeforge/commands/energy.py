@@ -31,7 +31,7 @@ from torch import nn
 
 from ..encoding import direct
 from ..errors import SpikeForgeError
-from .energy import E_AC_PJ, E_MAC_PJ, energy_report, format_table
+from ..monitor.energy import E_AC_PJ, E_MAC_PJ, energy_report, format_table
 
 __all__ = ["add_energy_parser", "make_sample_input", "resolve_model", "run_energy"]
 
@@ -232,7 +232,7 @@ def run_energy(args: argparse.Namespace, build_model: ModelBuilder | None = None
 
 def _run_target(args: argparse.Namespace) -> int:
     """``spikeforge energy TARGET``: measure on test batches, print, write energy.json/csv."""
-    from .energy_run import energy_of_target, write_energy
+    from ..monitor.energy_run import energy_of_target, write_energy
 
     if args.model:
         raise ValueError("give either TARGET or --model, not both")

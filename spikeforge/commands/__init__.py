@@ -3,15 +3,20 @@
     spikeforge train [CONFIG] [--set a.b=c ...] [--resume RUN_DIR] [--run-dir DIR [--overwrite]]
     spikeforge eval RUN_DIR|CHECKPOINT [--data ROOT] [--set ...] [--trust-paths]
     spikeforge configs
-    spikeforge data info|prepare DATASET --root DIR
+    spikeforge data list|info|prepare DATASET --root DIR
     spikeforge analyze NAME ...
     spikeforge energy ...
+    spikeforge report RUN_DIR ...
+    spikeforge reproduce ...
 
 ``CONFIG`` is a YAML path or the name of a shipped config (``spikeforge configs``); with no
 config, ``train`` runs the embedded default (digits, small conv SNN, learnable IMP + LTS,
-T=4). User errors (SpikeForge's own error classes, :data:`USER_ERRORS`, and a full or
+T=4). User errors (SpikeForge's own error classes, :func:`_user_errors`, and a full or
 read-only disk) print one line and exit 2; anything else is a bug and keeps its traceback;
 ``--debug`` shows the traceback of every error.
+
+One module per command (:mod:`.train` for ``train``/``eval``/``configs``, :mod:`.data`, :mod:`.analyze`,
+:mod:`.energy`, :mod:`.report`, :mod:`.reproduce`); the library never imports this package (a test walks it).
 """
 
 from __future__ import annotations
@@ -20,54 +25,10 @@ import argparse
 import errno
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
-from .train.config import CONFIG_DIR, DEFAULT_CONFIG, resolve_config_path, shipped_configs
+from .train import cmd_configs, cmd_eval, cmd_train
 
-__all__ = ["CONFIG_DIR", "DEFAULT_CONFIG", "main", "resolve_config_path", "shipped_configs"]
-
-
-# ----------------------------------------------------------------------------- commands
-def cmd_train(args: argparse.Namespace) -> int:
-    from .errors import UserError
-    from .train import runfolder as RF
-    from .train.config import ConfigError, load_config
-    from .train.engine import train
-
-    if args.resume:
-        run_dir = Path(args.resume)
-        if args.run_dir or args.overwrite:
-            raise UserError("--resume continues its own folder: it takes neither --run-dir nor --overwrite")
-        if not (run_dir / RF.CONFIG).is_file():
-            raise ConfigError(f"--resume {run_dir}: no {RF.CONFIG} there (is it a run folder?)")
-        if args.config:
-            print(f"[spikeforge] --resume uses the run's own {RF.CONFIG}; ignoring CONFIG", file=sys.stderr)
-        # overrides are applied or refused one by one against the checkpoint by the engine
-        cfg = load_config(run_dir / RF.CONFIG, args.set)
-        train(cfg, resume=run_dir)
-        return 0
-    if args.overwrite and not args.run_dir:
-        raise UserError("--overwrite needs --run-dir (a new run otherwise gets a new timestamped folder)")
-    cfg = load_config(resolve_config_path(args.config), args.set)
-    train(cfg, run_dir=args.run_dir, overwrite=args.overwrite)
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from .train.evaluate import evaluate_run
-
-    overrides = list(args.set) + ([f"data.root={args.data}"] if args.data else [])
-    evaluate_run(args.target, overrides=overrides, which=args.checkpoint, trust_paths=args.trust_paths)
-    return 0
-
-
-def cmd_configs(args: argparse.Namespace) -> int:
-    rows = shipped_configs()
-    width = max((len(n) for n, _ in rows), default=0)
-    for name, desc in rows:
-        print(f"{name:<{width}}  {desc}")
-    print(f"\n{len(rows)} configs in {CONFIG_DIR}; run one with `spikeforge train NAME`")
-    return 0
+__all__ = ["build_parser", "main"]
 
 
 # ----------------------------------------------------------------------------- parser
@@ -111,18 +72,14 @@ def build_parser(
     # only when the command needs them: building their parsers imports e.g. matplotlib.
     area_commands: list[tuple[Callable, Callable]] = []
     if plugins:
-        from .analysis import cli as analysis_cli
-        from .data import cli as data_cli
-        from .monitor import cli as monitor_cli
-        from .report import cli as report_cli
-        from .reproduce import cli as reproduce_cli
+        from . import analyze, data, energy, report, reproduce
 
         area_commands = [
-            (analysis_cli.add_analyze_parser, analysis_cli.run_analyze),
-            (monitor_cli.add_energy_parser, monitor_cli.run_energy),
-            (data_cli.add_data_parser, data_cli.run_data),
-            (report_cli.add_report_parser, report_cli.run_report),
-            (reproduce_cli.add_reproduce_parser, reproduce_cli.run_reproduce),
+            (analyze.add_analyze_parser, analyze.run_analyze),
+            (energy.add_energy_parser, energy.run_energy),
+            (data.add_data_parser, data.run_data),
+            (report.add_report_parser, report.run_report),
+            (reproduce.add_reproduce_parser, reproduce.run_reproduce),
         ]
     for add, run in area_commands:
         added = add(sub)
@@ -134,7 +91,7 @@ def build_parser(
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
@@ -161,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """SpikeForge's own error classes: the only exceptions shown as one line (everything else is a bug)."""
-    from .errors import SpikeForgeError
-    from .neuron.nodes import NeuronParameterError
+    from ..errors import SpikeForgeError
+    from ..neuron.nodes import NeuronParameterError
 
     # DataError (spikeforge.data.errors) and NIRConversionError derive from SpikeForgeError.
     return (SpikeForgeError, NeuronParameterError)
@@ -180,12 +137,8 @@ def _is_user_error(exc: BaseException) -> bool:
 
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, _user_errors()):
-        from .train.runfolder import os_error_message
+        from ..train.runfolder import os_error_message
 
         return os_error_message(exc)
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-if __name__ == "__main__":
-    sys.exit(main())

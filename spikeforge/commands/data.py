@@ -7,7 +7,7 @@ Wire into a CLI with::
     if args.command == "data":
         return run_data(args)
 
-``python -m spikeforge.data.cli ...`` runs it standalone.
+``python -m spikeforge.commands.data ...`` runs it standalone.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _defaults(info: Any) -> str:
 
 
 def _list() -> int:
-    from .registry import DATASETS, dataset_info
+    from ..data.registry import DATASETS, dataset_info
 
     dataset_info(next(iter(DATASETS), "nmnist"))  # loads the built-in modules
     for name in sorted(DATASETS):
@@ -80,8 +80,8 @@ def _list() -> int:
 
 
 def _info(name: str, root: str | None) -> int:
-    from .errors import DataFormatError, DatasetNotFoundError
-    from .registry import dataset_info
+    from ..data.errors import DataFormatError, DatasetNotFoundError
+    from ..data.registry import dataset_info
 
     info = dataset_info(name)
     print(f"{name}: {info.description}")
@@ -94,7 +94,7 @@ def _info(name: str, root: str | None) -> int:
     print("expected layout:")
     print("\n".join("  " + line for line in layout.tree.splitlines()))
     if root is None and name == "sim_event_digits":
-        from .simulate import default_root
+        from ..data.simulate import default_root
 
         root = str(default_root())
     if root is None:
@@ -117,7 +117,7 @@ def _info(name: str, root: str | None) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from .registry import build_dataset, dataset_info
+    from ..data.registry import build_dataset, dataset_info
 
     info = dataset_info(args.dataset)
     options = dict(args.option)
@@ -143,7 +143,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def run_data(args: argparse.Namespace) -> int:
     """Run a parsed ``data`` command; returns the exit status (errors print one line to stderr)."""
-    from .errors import DataError
+    from ..data.errors import DataError
 
     try:
         if args.data_command == "list":
@@ -157,7 +157,7 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point: ``python -m spikeforge.data.cli info nmnist --root DIR``."""
+    """Standalone entry point: ``python -m spikeforge.commands.data info nmnist --root DIR``."""
     parser = argparse.ArgumentParser(prog="spikeforge")
     add_data_parser(parser.add_subparsers(dest="command", required=True))
     return run_data(parser.parse_args(["data", *(sys.argv[1:] if argv is None else argv)]))

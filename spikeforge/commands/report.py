@@ -23,7 +23,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> list[str]:
 
 def run_report(args: argparse.Namespace) -> int:
     """Build the report; user errors print one line and return 2 (re-raised with ``args.debug``)."""
-    from .build import build_report
+    from ..report.build import build_report
 
     try:
         path = build_report(args.run_dir, args.out)

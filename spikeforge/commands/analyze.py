@@ -139,7 +139,7 @@ def add_analyze_parser(subparsers: argparse._SubParsersAction) -> list[str]:
 
 
 def _quick_text() -> str:
-    from .convergence import QUICK
+    from ..analysis.convergence import QUICK
 
     return f"{QUICK['epochs']} epochs, seeds {' '.join(map(str, QUICK['seeds']))}"
 
@@ -155,7 +155,7 @@ def _add_sweep_options(p: argparse.ArgumentParser, config_help: str) -> None:
 
 
 def _pattern_mapping(args: argparse.Namespace) -> dict[str, Any]:
-    from .pattern_mapping import imps_from_state_dict, plot_mappings, run_pattern_mapping
+    from ..analysis.pattern_mapping import imps_from_state_dict, plot_mappings, run_pattern_mapping
 
     results = []
     for spec in args.imp or ["zero", "0.25", "sweep"]:
@@ -196,7 +196,7 @@ def _pattern_mapping(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _membrane(args: argparse.Namespace) -> dict[str, Any]:
-    from .membrane import run_membrane
+    from ..analysis.membrane import run_membrane
 
     neuron: dict[str, Any] = {"type": args.neuron, "v_reset": args.v_reset}
     if args.neuron == "lif":
@@ -215,7 +215,7 @@ def _membrane(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _overhead(args: argparse.Namespace) -> dict[str, Any]:
-    from .overhead import VARIANTS, run_overhead
+    from ..analysis.overhead import VARIANTS, run_overhead
 
     variants = tuple(v.strip() for v in args.variants.split(",")) if args.variants else tuple(VARIANTS)
     res = run_overhead(
@@ -242,8 +242,8 @@ def _overhead(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _layer_curves(args: argparse.Namespace) -> dict[str, Any]:
+    from ..analysis.plots import layer_series, load_metrics_jsonl, plot_layer_curves, with_epoch0
     from ..train.runfolder import METRICS
-    from .plots import layer_series, load_metrics_jsonl, plot_layer_curves, with_epoch0
 
     path = args.metrics / METRICS if args.metrics.is_dir() else args.metrics
     if not path.is_file():
@@ -266,7 +266,7 @@ def _layer_curves(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _timestep_accuracy(args: argparse.Namespace) -> dict[str, Any]:
-    from .timestep_accuracy import run_timestep_accuracy
+    from ..analysis.timestep_accuracy import run_timestep_accuracy
 
     overrides = list(args.set) + ([f"data.root={args.data}"] if args.data else [])
     res = run_timestep_accuracy(args.target, args.out, which=args.checkpoint, overrides=overrides)
@@ -286,8 +286,8 @@ def _sweep_base(args: argparse.Namespace, default: dict[str, Any] | None) -> dic
     """The base config of a sweep: ``--config`` (or ``default``, or the shipped digits job) + ``--data`` + ``--set``."""
     import copy
 
+    from ..analysis.sweep import load_base_config, set_threads
     from ..train.config import apply_overrides
-    from .sweep import load_base_config, set_threads
 
     set_threads(args.threads)
     overrides = ([f"data.name={args.data}"] if args.data else []) + list(args.set)
@@ -297,7 +297,7 @@ def _sweep_base(args: argparse.Namespace, default: dict[str, Any] | None) -> dic
 
 
 def _convergence(args: argparse.Namespace) -> dict[str, Any]:
-    from .convergence import LOSSES, QUICK, run_convergence
+    from ..analysis.convergence import LOSSES, QUICK, run_convergence
 
     base = _sweep_base(args, None)
     epochs = args.epochs if args.epochs is not None else (QUICK["epochs"] if args.quick else None)
@@ -309,7 +309,7 @@ def _convergence(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _threshold_grid(args: argparse.Namespace) -> dict[str, Any]:
-    from .threshold_grid import DEFAULT_CONFIG, DEFAULT_INITS, MODES, run_threshold_grid
+    from ..analysis.threshold_grid import DEFAULT_CONFIG, DEFAULT_INITS, MODES, run_threshold_grid
 
     base = _sweep_base(args, DEFAULT_CONFIG)
     return run_threshold_grid(

@@ -1,0 +1,58 @@
+"""``spikeforge train``, ``spikeforge eval`` and ``spikeforge configs``: the built-in commands.
+
+Their parsers are built in :func:`spikeforge.commands.build_parser`; importing this module imports
+nothing heavy (the engine is imported when a command runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..train.config import CONFIG_DIR, resolve_config_path, shipped_configs
+
+__all__ = ["cmd_configs", "cmd_eval", "cmd_train"]
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+    from ..train import runfolder as RF
+    from ..train.config import ConfigError, load_config
+    from ..train.engine import train
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        if args.run_dir or args.overwrite:
+            raise UserError("--resume continues its own folder: it takes neither --run-dir nor --overwrite")
+        if not (run_dir / RF.CONFIG).is_file():
+            raise ConfigError(f"--resume {run_dir}: no {RF.CONFIG} there (is it a run folder?)")
+        if args.config:
+            print(f"[spikeforge] --resume uses the run's own {RF.CONFIG}; ignoring CONFIG", file=sys.stderr)
+        # overrides are applied or refused one by one against the checkpoint by the engine
+        cfg = load_config(run_dir / RF.CONFIG, args.set)
+        train(cfg, resume=run_dir)
+        return 0
+    if args.overwrite and not args.run_dir:
+        raise UserError("--overwrite needs --run-dir (a new run otherwise gets a new timestamped folder)")
+    cfg = load_config(resolve_config_path(args.config), args.set)
+    train(cfg, run_dir=args.run_dir, overwrite=args.overwrite)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..train.evaluate import evaluate_run
+
+    overrides = list(args.set) + ([f"data.root={args.data}"] if args.data else [])
+    evaluate_run(args.target, overrides=overrides, which=args.checkpoint, trust_paths=args.trust_paths)
+    return 0
+
+
+def cmd_configs(args: argparse.Namespace) -> int:
+    rows = shipped_configs()
+    width = max((len(n) for n, _ in rows), default=0)
+    for name, desc in rows:
+        print(f"{name:<{width}}  {desc}")
+    print(f"\n{len(rows)} configs in {CONFIG_DIR}; run one with `spikeforge train NAME`")
+    return 0
