@@ -1,6 +1,6 @@
 """The engine draws its curves once, at the end of a run, not after every epoch."""
 
-from spikeforge.cli import resolve_config_path
+from spikeforge.train.config import resolve_config_path
 from spikeforge.train.config import load_config
 from spikeforge.train.engine import train
 
