@@ -1,7 +1,6 @@
 """The engine draws its curves once, at the end of a run, not after every epoch."""
 
-from spikeforge.train.config import resolve_config_path
-from spikeforge.train.config import load_config
+from spikeforge.train.config import load_config, resolve_config_path
 from spikeforge.train.engine import train
 
 
