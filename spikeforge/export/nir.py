@@ -125,6 +125,7 @@ def _layers(module: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]]:
         yield from _layers(module.features, join("features"))
         yield join("flatten"), nn.Flatten(1)  # VGG11R48 flattens every step's features
         yield from _layers(module.classifier, join("classifier"))
+    # One branch per container the exporter knows (each model class names its parts differently).
     elif isinstance(module, SpikingMLP):
         if module.window is not None:
             raise NIRConversionError(

@@ -110,6 +110,8 @@ class SpikingMLP(nn.Module):
         return self.layers(x)
 
 
+# Each registered builder spells out its keyword options (no **kwargs), by design: the registry reads the
+# signature as the model's allowed `model.options`, so the repeated parameter lists are its schema.
 @register_model(
     "spiking_mlp",
     description="generic dense SNN (sizes=[in, hidden..., out]); CUBA + learnable threshold by default",

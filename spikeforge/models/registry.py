@@ -2,7 +2,7 @@
 
 A builder is registered with :func:`register_model` and called as ``builder(**kwargs)``;
 it returns an ``nn.Module`` mapping time-first input ``[T, B, ...]`` to ``[T, B, K]``.
-Its keyword arguments are the model's options (``model.kwargs`` in a YAML config); an
+Its keyword arguments are the model's options (``model.options`` in a YAML config); an
 unknown option fails with the list of allowed ones. Every builder takes ``neuron``: a
 ``neuron:`` mapping (see :func:`spikeforge.neuron.factory.build_neuron`) that sets the
 dynamics of every spiking layer, or ``None`` for the model's paper default
@@ -29,7 +29,7 @@ class ModelInfo:
     Attributes:
         name: registry name.
         builder: the registered function.
-        description: one line for ``spikeforge models``.
+        description: one line, as :func:`list_models` gives it.
         input_shape: shape of one time step of one sample at the default options,
             e.g. ``(3, 224, 224)``; the model takes ``[T, B, *input_shape]``.
         default_neuron: the neuron mapping used when ``neuron`` is not given.

@@ -324,6 +324,8 @@ _IMAGENET_ARCH = {
 }
 
 
+# Two builders with their own explicit options (the registry reads a builder's signature as its options):
+# the ImageNet ones take a block type and stem pooling, the CIFAR ones neither.
 def _imagenet_builder(name: str, block: str, layers: tuple[int, ...]) -> Callable[..., SEWResNet]:
     def build(
         num_classes: int = 1000,

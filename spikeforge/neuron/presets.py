@@ -98,6 +98,7 @@ _SLAYER_CUBA: dict[str, Any] = {
     "surrogate": dict(ROUSER_SURROGATE),
 }
 
+# One entry per paper neuron, each stated in full (its keys repeat by design: a preset reads alone).
 PRESETS: Mapping[str, NeuronPreset] = types.MappingProxyType(
     {
         p.name: p

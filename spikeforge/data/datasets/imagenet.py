@@ -139,6 +139,7 @@ _TREE = """ROOT/                       (or ROOT/{name}/)
   train/<wnid>/*.JPEG           {n} class folders (sorted names = class ids)
   val/<wnid>/*.JPEG             validation images sorted into the same class folders"""
 
+# One entry per dataset on the same layout (they differ in name, class count and options type).
 DATASETS = (
     DatasetInfo(
         "imagenet",

@@ -49,6 +49,17 @@ class KernelSpec:
     c0: float
     c1: float
 
+    @property
+    def consts(self) -> list[float]:
+        """The floats of the custom ops' ``float[] consts`` argument, in their one order."""
+        return [self.tau, self.alpha_i, self.alpha_v, self.v_rest, self.v_reset, self.c0, self.c1]
+
+    @classmethod
+    def from_op_args(cls, kind: int, soft: bool, detach: bool, surrogate: int, consts: list[float]) -> KernelSpec:
+        """The spec back from a custom op's arguments (the inverse of :attr:`consts`)."""
+        tau, alpha_i, alpha_v, v_rest, v_reset, c0, c1 = consts
+        return cls(kind, soft, detach, tau, alpha_i, alpha_v, v_rest, v_reset, surrogate, c0, c1)
+
 
 def surrogate_constants(s: Surrogate) -> tuple[int, float, float]:
     """``(code, c0, c1)`` with ``g(u)`` as the kernels evaluate it (``u = H - theta``).

@@ -101,11 +101,11 @@ def _run(fn, args: build.Args) -> None:
 # every op has a fixed output arity.
 
 
-def _spec(kind: int, soft: bool, detach: bool, surrogate: int, consts: list[float]) -> KernelSpec:
-    tau, alpha_i, alpha_v, v_rest, v_reset, c0, c1 = consts
-    return KernelSpec(kind, soft, detach, tau, alpha_i, alpha_v, v_rest, v_reset, surrogate, c0, c1)
+_spec = KernelSpec.from_op_args
 
 
+# Same arguments as the Triton backend's ops (triton/op.py) on purpose: each function's parameters are its op
+# schema (the strings below), the kernels behind them differ.
 def _forward(
     x: torch.Tensor,
     theta: torch.Tensor,
@@ -151,6 +151,7 @@ def _forward_fake(x, theta, v0, i0, kind, soft, detach, surrogate, consts, th_in
     )
 
 
+# The backward op takes the forward's inputs again (it recomputes H from x) plus the output gradients.
 def _backward_impl(
     x: torch.Tensor,
     theta: torch.Tensor,
@@ -270,6 +271,7 @@ neuron_forward = define(
 )
 
 
+# The signature of reference.multistep, deliberately: every backend is a drop-in for the reference.
 def multistep(
     x: torch.Tensor,
     dyn: Dynamics,
@@ -294,7 +296,7 @@ def multistep(
         spec.soft,
         spec.detach,
         spec.surrogate,
-        [spec.tau, spec.alpha_i, spec.alpha_v, spec.v_rest, spec.v_reset, spec.c0, spec.c1],
+        spec.consts,
         call.theta.inner,
         call.v0.inner,
         record_v,

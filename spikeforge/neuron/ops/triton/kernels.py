@@ -96,6 +96,8 @@ def forward_kernel(
 ):
     m = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = m < M
+    # Each kernel loads the constants it uses (as backward_kernel does): a shared @triton.jit loader would
+    # return all eight to both, for a few lines saved.
     tau = tl.load(consts_ptr + 0)
     ai = tl.load(consts_ptr + 1)
     av = tl.load(consts_ptr + 2)

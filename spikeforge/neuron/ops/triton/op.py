@@ -93,6 +93,7 @@ def _consts(values: list[float], dtype: torch.dtype, device: torch.device) -> to
     return consts
 
 
+# Same arguments as the CPU backend's ops (cpu/op.py) on purpose: each function's parameters are its op schema.
 def _forward(
     x: torch.Tensor,
     theta: torch.Tensor,
@@ -158,6 +159,7 @@ def _forward_fake(x, theta, v0, i0, kind, soft, detach, surrogate, consts, th_in
     )
 
 
+# Repeats the forward's configuration arguments: an op's schema carries them, there is no shared context.
 def _backward_impl(
     h: torch.Tensor,
     theta: torch.Tensor,
@@ -290,6 +292,7 @@ neuron_forward = define(
 )
 
 
+# The signature of reference.multistep, deliberately: every backend is a drop-in for the reference.
 def multistep(
     x: torch.Tensor,
     dyn: Dynamics,
@@ -314,7 +317,7 @@ def multistep(
         spec.soft,
         spec.detach,
         spec.surrogate,
-        [spec.tau, spec.alpha_i, spec.alpha_v, spec.v_rest, spec.v_reset, spec.c0, spec.c1],
+        spec.consts,
         call.theta.inner,
         call.v0.inner,
         record_v,
