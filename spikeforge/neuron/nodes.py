@@ -24,7 +24,7 @@ them from the stored shapes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard, cast
 
 import torch
 from torch import nn
@@ -129,7 +129,7 @@ class BaseNode(nn.Module):
             if imp != LEARN:
                 raise ValueError(f"imp must be None, a number or 'learn', got {imp!r}")
             parse_init(imp_init)  # validate now, not at the first forward
-            self.imp_init = imp_init
+            self.imp_init: float | str | dict[str, Any] | None = imp_init
             self.imp = nn.UninitializedParameter()
             self.imp_value: float | None = None
         else:
@@ -143,7 +143,7 @@ class BaseNode(nn.Module):
             if v_threshold != LEARN:
                 raise ValueError(f"v_threshold must be a number or 'learn', got {v_threshold!r}")
             init = self.default_threshold if v_threshold_init is None else float(v_threshold_init)
-            self.v_threshold_init = init
+            self.v_threshold_init: float | None = init
             self.v_threshold = nn.UninitializedParameter()
             self.threshold_value = init
         else:
@@ -186,10 +186,9 @@ class BaseNode(nn.Module):
             if sharing != "layer" and features is None:
                 continue
             param.materialize(_param_shape(sharing, features or ()))
-            if name == "imp":
-                fill_(param, self.imp_init)
-            else:
-                fill_(param, self.v_threshold_init)
+            init = self.imp_init if name == "imp" else self.v_threshold_init
+            assert init is not None  # __init__ sets it for every learnable parameter
+            fill_(param, init)
 
     def _check_shape(self, name: str, param: torch.Tensor, sharing: str, features: tuple[int, ...]) -> None:
         expected = _param_shape(sharing, features)
@@ -248,7 +247,7 @@ class BaseNode(nn.Module):
     def _threshold(self) -> float | torch.Tensor:
         if not self.learn_threshold:
             return self.threshold_value
-        theta = self.v_threshold
+        theta: torch.Tensor = self.v_threshold
         if self.threshold_min is not None:
             theta = theta.clamp_min(self.threshold_min)
         return theta
@@ -274,7 +273,7 @@ class BaseNode(nn.Module):
             self._v = out.v.detach()
             self._i = None if out.i is None else out.i.detach()
         if self.record_v:
-            self.v_seq = out.v_seq.detach()
+            self.v_seq = cast(torch.Tensor, out.v_seq).detach()  # backends return it when record_v
         if self.record_spikes:
             counts = out.spikes.detach().sum(dim=(0, 1), dtype=torch.float64)
             self.spike_count = counts if self.spike_count is None else self.spike_count + counts
@@ -390,7 +389,7 @@ class CUBALIFNode(BaseNode):
         return f"alpha_i={self.alpha_i}, alpha_v={self.alpha_v}"
 
 
-def is_neuron(module: nn.Module) -> bool:
+def is_neuron(module: nn.Module) -> TypeGuard[BaseNode]:
     return isinstance(module, BaseNode)
 
 

@@ -24,7 +24,7 @@ inside the reset term is detached (the fire path keeps its gradient).
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 import torch
 
@@ -128,7 +128,7 @@ def multistep(
             else:
                 h = v - (v - v_r) / dyn.tau + xt
         elif dyn.kind == "cuba":
-            i = dyn.alpha_i * i + xt
+            i = dyn.alpha_i * cast(torch.Tensor, i) + xt  # set above for CUBA
             h = v_r + dyn.alpha_v * (v - v_r) + i
         else:
             raise ValueError(f"unknown neuron kind {dyn.kind!r}; choose 'if', 'lif' or 'cuba'")
@@ -137,7 +137,7 @@ def multistep(
         if dyn.soft_reset:
             v = h - theta * s_r
         else:
-            v = h * (1 - s_r) + dyn.v_reset * s_r
+            v = h * (1 - s_r) + cast(float, dyn.v_reset) * s_r  # hard reset: v_reset is a number
         spikes.append(s)
         if record_v:
             trace.append(v)

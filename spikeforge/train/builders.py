@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -64,13 +65,15 @@ def build_data(cfg: Config, rank: int = 0, world: int = 1) -> tuple[DatasetInfo,
     if cfg.data.repeated_augment > 1:
         from ..data.sampler import RepeatAugSampler
 
-        train_sampler: Sampler = RepeatAugSampler(len(train_set), cfg.data.repeated_augment, rank, world, cfg.seed)
+        train_sampler: Sampler = RepeatAugSampler(
+            len(cast(Sized, train_set)), cfg.data.repeated_augment, rank, world, cfg.seed
+        )
     elif world > 1:
         from torch.utils.data.distributed import DistributedSampler
 
         train_sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, seed=cfg.seed)
     else:
-        train_sampler = EpochShuffle(len(train_set), cfg.seed)
+        train_sampler = EpochShuffle(len(cast(Sized, train_set)), cfg.seed)
     common: dict[str, Any] = {
         "num_workers": cfg.data.num_workers,
         "pin_memory": torch.cuda.is_available(),
@@ -82,7 +85,7 @@ def build_data(cfg: Config, rank: int = 0, world: int = 1) -> tuple[DatasetInfo,
     test_loader = DataLoader(
         test_set,
         batch_size=cfg.data.eval_batch_size or 2 * cfg.data.batch_size,
-        sampler=ShardSampler(len(test_set), rank, world),
+        sampler=ShardSampler(len(cast(Sized, test_set)), rank, world),
         **common,
     )
     return info, train_loader, test_loader

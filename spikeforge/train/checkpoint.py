@@ -16,7 +16,7 @@ import random
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ class CheckpointError(SpikeForgeError, ValueError):
 
 
 def get_rng_state() -> dict[str, Any]:
-    _, keys, pos, has_gauss, cached = np.random.get_state()
+    _, keys, pos, has_gauss, cached = cast(tuple, np.random.get_state())  # the legacy tuple form
     state = {
         "torch": torch.get_rng_state(),
         "numpy": {

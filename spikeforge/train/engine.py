@@ -22,9 +22,9 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import yaml
@@ -105,7 +105,7 @@ def evaluate(
             loss = loss_fn(out, y)
         out = out.float()
         Tn = out.shape[0]
-        pred = loss_fn.readout(out).argmax(-1)
+        pred = cast(Callable[[torch.Tensor], torch.Tensor], loss_fn.readout)(out).argmax(-1)
         step_pred = out.argmax(-1)  # [T, B]
         cum = out.cumsum(0) / torch.arange(1, Tn + 1, device=out.device).view(-1, 1, 1)
         batch = torch.cat(
@@ -178,7 +178,7 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
         check_init_from(cfg)  # before the data, which can take minutes to index
     info, train_loader, test_loader = build_data(cfg, env.rank, env.world_size)
     for split, loader in (("train", train_loader), ("test", test_loader)):
-        if len(loader.dataset) == 0:  # found now, not after a training epoch
+        if len(cast(Sized, loader.dataset)) == 0:  # found now, not after a training epoch
             raise UserError(
                 f"dataset {cfg.data.name!r}: the {split} split is empty (0 samples); check data.root and data.options"
             )
@@ -206,10 +206,10 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
     run_dir: Path | None = claim.run_dir
     if claim.resume:
         start_epoch, best_acc, best_epoch, history = resume_run(
-            cfg, env, device, run_dir, model, optimizer, scheduler, scaler, monitor, claim.note, verbose
+            cfg, env, device, claim.run_dir, model, optimizer, scheduler, scaler, monitor, claim.note, verbose
         )
     elif env.is_main:
-        RF.atomic_write_text(run_dir / RF.CONFIG, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        RF.atomic_write_text(claim.run_dir / RF.CONFIG, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     if not env.is_main:
         run_dir = None
 
@@ -218,7 +218,7 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
         ids = [device.index] if device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     # curves are drawn at the end of the run, not per epoch (see the module docstring)
-    logger = MetricsLogger(run_dir, history, plots=False) if env.is_main else None
+    logger = MetricsLogger(claim.run_dir, history, plots=False) if env.is_main else None
     autocast = _autocast(cfg, device)
     if verbose:
         n_params = sum(p.numel() for p in model.parameters())
@@ -282,7 +282,7 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
         is_best = RF.TEST_ACC in record and record[RF.TEST_ACC] > best_acc
         if is_best:
             best_acc, best_epoch = record[RF.TEST_ACC], epoch
-        if env.is_main:
+        if logger is not None:  # the main rank's
             logger.log(record)
             if monitor is not None:
                 logger.add_histograms(monitor.write_histograms, epoch + 1)
@@ -302,9 +302,9 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
             if monitor is not None:
                 payload["monitor"] = monitor.state_dict()
             # last.pt first: a kill before best.pt is written is repaired on resume (resume.repair_best)
-            save_checkpoint(run_dir / RF.LAST, payload)
+            save_checkpoint(claim.run_dir / RF.LAST, payload)
             if is_best:
-                save_checkpoint(run_dir / RF.BEST, best_payload(payload))
+                save_checkpoint(claim.run_dir / RF.BEST, best_payload(payload))
         if verbose:
             _print_epoch(record, cfg.epochs)
         for cb in callbacks:
@@ -316,18 +316,18 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
         if cfg.run.plots:
             from .plots import plot_curves
 
-            plot_curves(logger.records, run_dir / "curves.png")
+            plot_curves(logger.records, claim.run_dir / "curves.png")
         if ev and cfg.run.plots:
             from .plots import plot_step_accuracy
 
             plot_step_accuracy(
                 ev["acc_step"],
                 ev["acc_cum"],
-                run_dir / "accuracy_per_step.png",
+                claim.run_dir / "accuracy_per_step.png",
                 f"{cfg.name}: loss {cfg.loss.name}, T={cfg.T}",
             )
     history = logger.records if logger is not None else []
-    last = next((r for r in reversed(history) if RF.TEST_ACC in r), {})
+    last: dict[str, Any] = next((r for r in reversed(history) if RF.TEST_ACC in r), {})
     result = RunResult(
         run_dir=run_dir,
         test_acc=last.get(RF.TEST_ACC, ev.get("acc", float("nan"))),

@@ -15,7 +15,7 @@ step part changes at epoch boundaries, the linear warm-up either per epoch or, w
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -188,5 +188,9 @@ def build_scheduler(
     ``step / steps_per_epoch``.
     """
     n = max(1, int(steps_per_epoch))
-    lambdas = [(lambda s, base=g["lr"]: lr_factor(s / n, epochs, cfg, base)) for g in optimizer.param_groups]
+
+    def scale(base: float) -> Callable[[int], float]:
+        return lambda step: lr_factor(step / n, epochs, cfg, base)
+
+    lambdas = [scale(g["lr"]) for g in optimizer.param_groups]
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)

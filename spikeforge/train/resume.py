@@ -15,7 +15,7 @@ import dataclasses
 import datetime
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -83,7 +83,7 @@ def claim_run_folder(cfg: Config, env: D.DistEnv, resume, run_dir, overwrite: bo
             (str(claim.run_dir), claim.resume) if claim is not None else (None, str(error)), src=0
         )
         if not env.is_main:
-            path, flag = shared
+            path, flag = cast(tuple, shared)
             if path is None:
                 raise RunFolderError(flag)
             return RunClaim(Path(path), bool(flag))
@@ -248,7 +248,7 @@ def repair_best(run_dir: Path, ckpt: dict[str, Any], best_epoch: int, verbose: b
             best = None  # damaged: rebuilt below when last.pt is the best epoch
     if best_epoch < 0:  # a checkpoint from before best_epoch was recorded: infer it
         stale = best is None or best.get("best_acc") != ckpt["best_acc"]
-        best_epoch = ckpt["epoch"] if stale else int(best.get("epoch", -1))
+        best_epoch = ckpt["epoch"] if stale or best is None else int(best.get("epoch", -1))
     if best_epoch == ckpt["epoch"] and ckpt["best_acc"] >= 0 and (best is None or best.get("epoch") != best_epoch):
         save_checkpoint(path, best_payload(ckpt))
         if verbose:

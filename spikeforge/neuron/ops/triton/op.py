@@ -71,7 +71,7 @@ def _launch(kernel, M: int, *args, **constexprs) -> None:
     kernel[(-(-M // BLOCK),)](*args, BLOCK=BLOCK, **constexprs, **options)
 
 
-def _reduce(g: torch.Tensor | None, mid: int, inner: int) -> torch.Tensor | None:
+def _reduce(g: torch.Tensor, mid: int, inner: int) -> torch.Tensor:
     """Per-neuron gradient ``[M]`` -> ``[mid]`` for a parameter read as ``p[(m // inner) % mid]``."""
     if g is None or mid == g.numel():
         return g
