@@ -9,7 +9,7 @@ keeps working.
 
 from __future__ import annotations
 
-__all__ = ["MissingFileError", "RunFolderError", "SpikeForgeError", "UserError"]
+__all__ = ["MissingDependencyError", "MissingFileError", "RunFolderError", "SpikeForgeError", "UserError"]
 
 
 class SpikeForgeError(Exception):
@@ -25,6 +25,16 @@ class MissingFileError(SpikeForgeError, FileNotFoundError):
 
     def __str__(self) -> str:  # FileNotFoundError would print "[Errno None] ..." for some constructions
         return str(self.args[0]) if self.args else "file not found"
+
+
+class MissingDependencyError(SpikeForgeError, ModuleNotFoundError):
+    """An optional package a feature needs is not installed; the message says which and how to install it.
+
+    ``name`` is the missing module, as on :class:`ModuleNotFoundError`.
+    """
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message, name=name)
 
 
 class RunFolderError(SpikeForgeError, RuntimeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import pytest
 
@@ -68,6 +69,32 @@ def test_prepare_errors_are_one_line(tmp_path, capsys):
     assert "has no option ['nonsense']" in capsys.readouterr().err
     assert main(["info", "no_such_dataset"]) == 1
     assert "unknown dataset" in capsys.readouterr().err
+
+
+def test_bad_values_and_missing_packages_are_one_line_but_bugs_keep_their_traceback(tmp_path, capsys, monkeypatch):
+    root = nmnist_tree(tmp_path)
+    assert main(["prepare", "nmnist", "--root", str(root), "-o", "split_by=sideways"]) == 1
+    assert capsys.readouterr().err.strip().endswith("split_by must be one of ('number', 'time'), got 'sideways'")
+    assert main(["prepare", "nmnist", "--root", str(root), "--T", "0"]) == 1
+    assert "T must be a positive integer, got 0" in capsys.readouterr().err
+
+    import spikeforge.data.registry as registry
+    from spikeforge.errors import MissingDependencyError
+
+    def needs_a_package(*args, **kwargs):
+        raise MissingDependencyError("reading SHD needs the 'h5py' package: pip install h5py", name="h5py")
+
+    nmnist = registry.dataset_info("nmnist")
+    monkeypatch.setitem(registry.DATASETS, "nmnist", dataclasses.replace(nmnist, builder=needs_a_package))
+    assert main(["prepare", "nmnist", "--root", str(root)]) == 1
+    assert capsys.readouterr().err.strip() == "error: reading SHD needs the 'h5py' package: pip install h5py"
+
+    def buggy(*args, **kwargs):  # a plain ValueError from inside SpikeForge is a bug: never a one-line "error:"
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setitem(registry.DATASETS, "nmnist", dataclasses.replace(nmnist, builder=buggy))
+    with pytest.raises(ValueError, match="an internal inconsistency"):
+        main(["prepare", "nmnist", "--root", str(root)])
 
 
 def test_parser_wires_into_a_parent_cli():

@@ -118,6 +118,7 @@ def _info(name: str, root: str | None) -> int:
 
 def _prepare(args: argparse.Namespace) -> int:
     from ..data.registry import build_dataset, dataset_info
+    from ..errors import UserError
 
     info = dataset_info(args.dataset)
     options = dict(args.option)
@@ -128,7 +129,7 @@ def _prepare(args: argparse.Namespace) -> int:
         options["workers"] = args.workers
     if args.cache_dir is not None:
         if "cache_dir" not in params:
-            raise ValueError(f"dataset {args.dataset!r} has no cache")
+            raise UserError(f"dataset {args.dataset!r} has no cache")
         options["cache_dir"] = args.cache_dir
     splits = ("train", "test") if args.split == "both" else (args.split,)
     for T in args.T or [None]:
@@ -143,7 +144,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def run_data(args: argparse.Namespace) -> int:
     """Run a parsed ``data`` command; returns the exit status (errors print one line to stderr)."""
-    from ..data.errors import DataError
+    from ..errors import SpikeForgeError
 
     try:
         if args.data_command == "list":
@@ -151,7 +152,7 @@ def run_data(args: argparse.Namespace) -> int:
         if args.data_command == "info":
             return _info(args.dataset, args.root)
         return _prepare(args)
-    except (DataError, ValueError, ModuleNotFoundError) as exc:
+    except SpikeForgeError as exc:  # the user's faults only (DataError is one); anything else is a bug
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

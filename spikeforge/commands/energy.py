@@ -30,7 +30,7 @@ import yaml
 from torch import nn
 
 from ..encoding import direct
-from ..errors import SpikeForgeError
+from ..errors import MissingFileError, SpikeForgeError, UserError
 from ..monitor.energy import E_AC_PJ, E_MAC_PJ, energy_report, format_table
 
 __all__ = ["add_energy_parser", "make_sample_input", "resolve_model", "run_energy"]
@@ -98,7 +98,7 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     except ValueError:
         shape = ()
     if len(shape) < 2 or any(s <= 0 for s in shape):
-        raise ValueError(f"--input-shape must be positive integers like 4,8,3,32,32, got {text!r}")
+        raise UserError(f"--input-shape must be positive integers like 4,8,3,32,32, got {text!r}")
     return shape
 
 
@@ -107,7 +107,7 @@ def _parse_model_args(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--model-arg must be KEY=VALUE, got {item!r}")
+            raise UserError(f"--model-arg must be KEY=VALUE, got {item!r}")
         kwargs[key] = yaml.safe_load(value)
     return kwargs
 
@@ -125,19 +125,19 @@ def resolve_model(spec: str, kwargs: dict[str, Any], build_model: ModelBuilder |
         try:
             fn = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as e:
-            raise ValueError(f"--model {spec!r}: cannot import {attr!r} from {module_name!r} ({e})") from None
+            raise UserError(f"--model {spec!r}: cannot import {attr!r} from {module_name!r} ({e})") from None
         model = fn(**kwargs)
     else:
         model = (build_model or _registry_builder())(spec, **kwargs)
     if not isinstance(model, nn.Module):
-        raise ValueError(f"--model {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
+        raise UserError(f"--model {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
 def _default_shape(spec: str, T: int, batch: int) -> tuple[int, ...]:
     """``(T, batch, *input_shape)`` of a registered model."""
     if ":" in spec:
-        raise ValueError(f"--model {spec!r} is not a registered model; give --input-shape")
+        raise UserError(f"--model {spec!r} is not a registered model; give --input-shape")
     from ..models import model_info
 
     return (T, batch, *model_info(spec).input_shape)
@@ -147,25 +147,25 @@ def make_sample_input(kind: str, shape: tuple[int, ...] | None, rate: float = 0.
     """A sample input ``[T, B, ...]``: ``direct`` (a uniform image per sample repeated over T), ``rand`` (uniform
     per step), ``bernoulli`` (spikes at ``rate``), ``ones``, or a ``.pt`` file."""
     if kind in ("direct", "rand", "bernoulli", "ones") and shape is None:
-        raise ValueError(f"--input {kind} needs --input-shape")
+        raise UserError(f"--input {kind} needs --input-shape")
     gen = torch.Generator().manual_seed(seed)
     if kind == "direct":
         if len(shape) < 3:
-            raise ValueError(f"--input direct needs a [T, B, ...] shape, got {shape}")
+            raise UserError(f"--input direct needs a [T, B, ...] shape, got {shape}")
         # an expanded view, as spikeforge.encoding.direct makes: encode-once stems run once
         return direct(torch.rand(shape[1:], generator=gen), shape[0])
     if kind == "rand":
         return torch.rand(shape, generator=gen)
     if kind == "bernoulli":
         if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"--rate must be in [0, 1], got {rate}")
+            raise UserError(f"--rate must be in [0, 1], got {rate}")
         return torch.bernoulli(torch.full(shape, rate), generator=gen)
     if kind == "ones":
         return torch.ones(shape)
     path = Path(kind)
     if path.suffix == ".pt":
         return _load_input(path)
-    raise ValueError(f"--input must be 'direct', 'rand', 'bernoulli', 'ones' or a .pt file, got {kind!r}")
+    raise UserError(f"--input must be 'direct', 'rand', 'bernoulli', 'ones' or a .pt file, got {kind!r}")
 
 
 def _load_input(path: Path) -> torch.Tensor:
@@ -173,21 +173,21 @@ def _load_input(path: Path) -> torch.Tensor:
     from ..train.checkpoint import _reason
 
     if not path.is_file():
-        raise FileNotFoundError(f"--input {path}: no such file")
+        raise MissingFileError(f"--input {path}: no such file")
     if path.stat().st_size == 0:
-        raise ValueError(f"--input {path}: the file is empty (0 bytes)")
+        raise UserError(f"--input {path}: the file is empty (0 bytes)")
     try:
         x = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, foreign or hostile files
-        raise ValueError(f"--input {path}: cannot load it: {_reason(exc)}") from None
+        raise UserError(f"--input {path}: cannot load it: {_reason(exc)}") from None
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"--input {path}: expected a saved tensor, got {type(x).__name__}")
+        raise UserError(f"--input {path}: expected a saved tensor, got {type(x).__name__}")
     if x.dim() < 3:
-        raise ValueError(f"--input {path}: expected a [T, B, ...] tensor, got shape {list(x.shape)}")
+        raise UserError(f"--input {path}: expected a [T, B, ...] tensor, got shape {list(x.shape)}")
     if not x.is_floating_point():
         x = x.float()
     if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"--input {path}: the tensor holds NaN or inf values")
+        raise UserError(f"--input {path}: the tensor holds NaN or inf values")
     return x
 
 
@@ -201,7 +201,7 @@ def run_energy(args: argparse.Namespace, build_model: ModelBuilder | None = None
         if args.target is not None:
             return _run_target(args)
         if not args.model:
-            raise ValueError("give a RUN_DIR, CHECKPOINT or CONFIG, or --model NAME")
+            raise UserError("give a RUN_DIR, CHECKPOINT or CONFIG, or --model NAME")
         if args.input_shape:
             shape: tuple[int, ...] | None = _parse_shape(args.input_shape)
         elif Path(args.input).suffix == ".pt":
@@ -214,10 +214,12 @@ def run_energy(args: argparse.Namespace, build_model: ModelBuilder | None = None
             report = energy_report(
                 model, x, args.e_mac, args.e_ac, mac_layers=args.mac_layer, count_as_ac=not args.counts_as_mac
             )
-        except RuntimeError as exc:  # the forward pass on the user's input: a shape or dtype that does not fit
+        # the forward pass on the user's input: a shape or dtype that does not fit (torch raises RuntimeError,
+        # the models' own input checks ValueError)
+        except (RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"--input of shape {list(x.shape)} does not fit --model {args.model}: {first}") from None
-    except (ValueError, FileNotFoundError, SpikeForgeError) as e:
+            raise UserError(f"--input of shape {list(x.shape)} does not fit --model {args.model}: {first}") from None
+    except SpikeForgeError as e:  # the user's faults only; anything else is a bug and keeps its traceback
         if getattr(args, "debug", False):
             raise
         print(f"spikeforge energy: error: {e}", file=sys.stderr)
@@ -235,7 +237,7 @@ def _run_target(args: argparse.Namespace) -> int:
     from ..monitor.energy_run import energy_of_target, write_energy
 
     if args.model:
-        raise ValueError("give either TARGET or --model, not both")
+        raise UserError("give either TARGET or --model, not both")
     report, run_dir = energy_of_target(
         args.target,
         batches=args.batches,

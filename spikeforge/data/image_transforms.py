@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import MissingDependencyError
 from .augment import random_crop, random_hflip
 
 __all__ = [
@@ -96,7 +97,9 @@ def _pil() -> Any:
     try:
         from PIL import Image
     except ModuleNotFoundError:
-        raise ModuleNotFoundError("ImageNet images need the 'pillow' package: pip install pillow", name="PIL") from None
+        raise MissingDependencyError(
+            "ImageNet images need the 'pillow' package: pip install pillow", name="PIL"
+        ) from None
     return Image
 
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
+from ..errors import UserError
 from .errors import EmptySplitError
 
 __all__ = [
@@ -102,13 +103,20 @@ class DatasetInfo:
         """``options`` checked against the allowed names (and validated into ``options_type``).
 
         Raises:
-            ValueError: an unknown option, or (from the options dataclass) a bad value.
+            UserError: an unknown option, or (from the options dataclass) a bad value.
         """
         allowed = self.options()
         unknown = sorted(set(options) - set(allowed))
         if unknown:
-            raise ValueError(f"dataset {self.name!r} has no option {unknown}; allowed: {allowed}")
-        return dict(options) if self.options_type is None else self.options_type(**options)
+            raise UserError(f"dataset {self.name!r} has no option {unknown}; allowed: {allowed}")
+        if self.options_type is None:
+            return dict(options)
+        try:
+            return self.options_type(**options)
+        except (ValueError, TypeError) as exc:  # the dataclass's own checks: a bad value the user gave
+            if isinstance(exc, UserError):
+                raise
+            raise UserError(f"dataset {self.name!r}: {exc}") from None
 
 
 def _default(field: dataclasses.Field) -> Any:
@@ -164,10 +172,11 @@ def _load_builtin() -> None:
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """The registry entry of ``name``; ``ValueError`` with the known names otherwise."""
+    """The registry entry of ``name``; :class:`~spikeforge.errors.UserError` (a ``ValueError``) with the
+    known names otherwise."""
     _load_builtin()
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+        raise UserError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
     return DATASETS[name]
 
 
@@ -180,16 +189,18 @@ def build_dataset(name: str, split: str, root: str | None = None, T: int | None 
     """Build the ``split`` (``"train"`` or ``"test"``) of dataset ``name``.
 
     Raises:
-        ValueError: unknown dataset, split or option, or a bad option value.
+        UserError: unknown dataset, split or option, a bad option value or T.
         DatasetNotFoundError, DataFormatError: missing or corrupt files.
         EmptySplitError: the split holds no samples (checked here, before any training).
     """
     info = dataset_info(name)
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise UserError(f"split must be 'train' or 'test', got {split!r}")
     parsed = info.parse_options(options)
+    if T is not None and (isinstance(T, bool) or not isinstance(T, int) or T < 1):
+        raise UserError(f"dataset {name!r}: T must be a positive integer, got {T!r}")
     if info.needs_root and not root:
-        raise ValueError(f"dataset {name!r} reads files from disk: set data.root to the folder that holds it")
+        raise UserError(f"dataset {name!r} reads files from disk: set data.root to the folder that holds it")
     T = info.default_T if T is None else T
     if info.options_type is None:
         dataset = info.builder(root=root, split=split, T=T, **parsed)

@@ -62,7 +62,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import MissingDependencyError, UserError
 from ..layers import MultiStep, batch_to_seq, seq_to_batch
 from ..neuron.nodes import BaseNode, CUBALIFNode, IFNode, LIFNode, is_neuron
 from ..neuron.surrogate import get_surrogate
@@ -102,7 +102,9 @@ def _nir():
     try:
         import nir
     except ImportError:
-        raise ImportError("NIR support needs the 'nir' package: pip install 'spikeforge[nir]'") from None
+        raise MissingDependencyError(
+            "NIR support needs the 'nir' package: pip install 'spikeforge[nir]'", name="nir"
+        ) from None
     return nir
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import UserError
+
 __all__ = ["MODELS", "ModelInfo", "build_model", "list_models", "model_info", "register_model"]
 
 
@@ -77,9 +79,10 @@ def register_model(
 
 
 def model_info(name: str) -> ModelInfo:
-    """The :class:`ModelInfo` of ``name``; raises ``ValueError`` listing the known models."""
+    """The :class:`ModelInfo` of ``name``; raises :class:`~spikeforge.errors.UserError` (a ``ValueError``)
+    listing the known models."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+        raise UserError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
     return MODELS[name]
 
 
@@ -87,15 +90,20 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the registered model ``name`` with ``kwargs`` as its options.
 
     Raises:
-        ValueError: unknown model, or an option the model does not have (the message
-            names the model and lists its options).
+        UserError: unknown model, an option the model does not have (the message names the
+            model and lists its options), or a value its constructor rejects.
     """
     info = model_info(name)
     allowed = info.options()
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
-        raise ValueError(f"model {name!r} has no option {unknown}; allowed: {allowed}")
-    return info.builder(**kwargs)
+        raise UserError(f"model {name!r} has no option {unknown}; allowed: {allowed}")
+    try:
+        return info.builder(**kwargs)
+    except (ValueError, TypeError) as exc:  # the constructors check their options (widths, stem, ...)
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(f"model {name!r}: {exc}") from None
 
 
 def list_models() -> dict[str, str]:

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ..errors import UserError
 from .activity import unwrap_model
 
 __all__ = ["E_AC_PJ", "E_MAC_PJ", "EnergyMeter", "energy_report", "format_table", "layer_fan_in"]
@@ -132,7 +133,7 @@ class EnergyMeter:
         }
         unknown = sorted(set(mac_layers) - set(self.layers))
         if unknown:
-            raise ValueError(
+            raise UserError(
                 f"mac_layers {unknown} are not conv/linear layers of the model; those are {list(self.layers)}"
             )
         self.mac_layers = set(mac_layers)

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ..errors import UserError
 from .energy import E_AC_PJ, E_MAC_PJ, EnergyMeter
 
 __all__ = ["energy_of_target", "is_run_target", "measure_energy", "write_energy"]
@@ -63,7 +64,7 @@ def measure_energy(
     from ..train.builders import encode_batch
 
     if batches < 1:
-        raise ValueError(f"--batches must be >= 1, got {batches}")
+        raise UserError(f"--batches must be >= 1, got {batches}")
     meter = EnergyMeter(model, e_mac, e_ac, mac_layers=mac_layers, count_as_ac=count_as_ac)
     was_training = model.training
     model.eval()

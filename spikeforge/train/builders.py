@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..data.registry import DatasetInfo, build_dataset, dataset_info
 from ..encoding import encode
+from ..errors import UserError
 from ..losses import build_loss
 from .config import Config, ConfigError
 
@@ -127,8 +128,8 @@ def build_model_from_config(cfg: Config, num_classes: int) -> nn.Module:
         kwargs.setdefault("T", cfg.T)
     try:
         return build_model(cfg.model.name, **kwargs)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"model {cfg.model.name!r}: {exc}") from None
+    except UserError as exc:  # already names the model
+        raise ConfigError(str(exc)) from None
 
 
 def check_init_from(cfg: Config) -> None:

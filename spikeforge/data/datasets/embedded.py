@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from ...errors import MissingDependencyError
 from ..registry import DatasetInfo
 
 __all__ = ["DATASETS", "DigitsOptions", "Mnist1dOptions", "Mnist1dStaticOptions", "digits", "mnist1d", "mnist1d_static"]
@@ -79,7 +80,9 @@ def _mnist1d_arrays(seed: int) -> dict[str, np.ndarray]:
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as exc:  # pragma: no cover - mnist1d is a dependency
-        raise ImportError("dataset 'mnist1d' needs the mnist1d package: pip install mnist1d") from exc
+        raise MissingDependencyError(
+            "dataset 'mnist1d' needs the mnist1d package: pip install mnist1d", name="mnist1d"
+        ) from exc
     args = get_dataset_args()
     args.seed = seed
     return make_dataset(args)

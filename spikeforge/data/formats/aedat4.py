@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
+from ...errors import MissingDependencyError
 from ..errors import DataFormatError
 from ..events.stream import Events
 
@@ -128,7 +129,7 @@ def _decompress(payload: bytes, method: str | None, source: str | os.PathLike[st
         return zstandard.ZstdDecompressor().decompressobj().decompress(payload)
     except ModuleNotFoundError as exc:
         package = "lz4" if method == "lz4" else "zstandard"
-        raise ModuleNotFoundError(
+        raise MissingDependencyError(
             f"{os.fspath(source)} is {method.upper()}-compressed AEDAT4: install the '{package}' package "
             f"(pip install {package})",
             name=exc.name,

@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from ...errors import MissingDependencyError
 from ..errors import DataFormatError
 
 __all__ = ["SpikeTrains", "read_spike_h5"]
@@ -71,7 +72,7 @@ def read_spike_h5(
     try:
         import h5py
     except ModuleNotFoundError:
-        raise ModuleNotFoundError("reading SHD needs the 'h5py' package: pip install h5py", name="h5py") from None
+        raise MissingDependencyError("reading SHD needs the 'h5py' package: pip install h5py", name="h5py") from None
     try:
         with h5py.File(path, "r") as f:
             missing = [k for k in ("spikes/times", "spikes/units", "labels") if k not in f]
