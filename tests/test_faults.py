@@ -567,36 +567,56 @@ def test_staging_puts_collective_tensors_on_the_backend_device(monkeypatch):
 
 
 def _collective_rank(rank: int, world: int, init_file: str, run_dir: str, calls_file: str) -> None:
-    """One rank of the CUDA-style collectives test: every collective must get a tensor on the backend's device,
-    staged by spikeforge.train.distributed (never a raw CPU tensor from the engine)."""
+    """One rank of the CUDA-style collectives test.
+
+    NCCL's rule is that a collective's tensors live on the current CUDA device; gloo accepts any
+    CPU tensor, so a CPU-only run cannot break the rule by itself. The rule is simulated instead:
+    every tensor a SpikeForge module hands to a collective must have come out of
+    ``distributed._staged`` (which moves it to :func:`backend_device`, the current GPU under
+    NCCL; ``test_staging_puts_collective_tensors_on_the_backend_device`` checks that move) and
+    live on the backend's device. A raw tensor from the engine or a monitor fails the run.
+    """
     import torch.distributed as dist
 
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     calls: list[str] = []
+    staged: set[int] = set()
+    real_staged = D._staged
+
+    def tracking_staged(t):
+        out = real_staged(t)
+        staged.add(out.data_ptr())
+        return out
+
+    D._staged = tracking_staged
+    inputs_at = {"all_reduce": 0, "all_gather": 1, "broadcast": 0, "reduce": 0, "all_gather_into_tensor": 1}
 
     def checked(name, fn):
-        def wrapper(tensor_or_list, *args, **kwargs):
+        def wrapper(*args, **kwargs):
             caller = sys._getframe(1).f_globals.get("__name__", "")
-            tensors = tensor_or_list if isinstance(tensor_or_list, list) else [tensor_or_list]
-            for t in tensors:
-                assert t.device == D.backend_device(), (name, t.device)
+            for a in args[:2]:
+                for t in a if isinstance(a, list) else [a]:
+                    if isinstance(t, torch.Tensor):
+                        assert t.device == D.backend_device(), (name, caller, t.device)
             assert caller.startswith(("spikeforge.train.distributed", "torch.")), (name, caller)
+            if caller.startswith("spikeforge."):
+                assert args[inputs_at[name]].data_ptr() in staged, f"{name} from {caller}: tensor not staged"
             calls.append(f"{name}:{caller}")
-            return fn(tensor_or_list, *args, **kwargs)
+            return fn(*args, **kwargs)
 
         return wrapper
 
-    for name in ("all_reduce", "all_gather", "broadcast", "reduce", "all_gather_into_tensor"):
+    for name in inputs_at:
         torch.distributed.__dict__[name] = checked(name, getattr(dist, name))
-    train(cfg(epochs=2), run_dir=run_dir, verbose=False)
+    train(cfg(epochs=2, run__monitor=True), run_dir=run_dir, verbose=False)
     Path(calls_file).write_text("\n".join(calls))
 
 
 @pytest.mark.slow
 def test_ddp_collectives_follow_the_cuda_device_rule(tmp_path):
-    """A 2-process gloo DDP run in which every collective is checked against the backend's device rule."""
+    """A 2-process gloo DDP run, monitors on, in which every collective is checked against the device rule."""
     import torch.multiprocessing as mp
 
     mp.start_processes(
@@ -607,9 +627,15 @@ def test_ddp_collectives_follow_the_cuda_device_rule(tmp_path):
         start_method="spawn",
     )
     calls = (tmp_path / "calls0.txt").read_text().splitlines()
-    assert any(c.startswith("all_reduce:spikeforge.train.distributed") for c in calls)
-    assert any(c.startswith("all_gather:spikeforge.train.distributed") for c in calls)  # check_in_sync
+    ours = [c for c in calls if c.split(":")[1].startswith("spikeforge.")]
+    assert ours and all(c.split(":")[1] == "spikeforge.train.distributed" for c in ours)
+    assert any(c.startswith("all_reduce:") for c in ours)  # metrics, monitors
+    assert any(c.startswith("all_gather:") for c in ours)  # check_in_sync
+    # the monitors' merges (min/max layer-count checks, count sums) are among them: well over the engine's own
+    assert len([c for c in ours if c.startswith("all_reduce:")]) >= 10
     assert epochs_of(tmp_path / "run") == [1, 2]
+    records = RF.read_metrics(tmp_path / "run")
+    assert any(k.startswith(RF.MONITOR_PREFIX) for k in records[-1])
 
 
 def _spawn_entry(rank: int, world: int, init_file: str, run_dir: str, out: str) -> None:
@@ -620,10 +646,10 @@ def test_no_engine_module_calls_collectives_directly():
     """Collectives on tensors live in train/distributed.py only (where the device rule is applied)."""
     import re
 
-    root = Path(__file__).resolve().parent.parent / "spikeforge" / "train"
+    root = Path(__file__).resolve().parent.parent / "spikeforge"
     offenders = [
-        f"{p.name}:{n}"
-        for p in root.glob("*.py")
+        f"{p.relative_to(root)}:{n}"
+        for p in root.rglob("*.py")
         if p.name != "distributed.py"
         for n, line in enumerate(p.read_text().splitlines(), 1)
         if re.search(r"dist\.(all_reduce|all_gather|broadcast|reduce)\(", line)

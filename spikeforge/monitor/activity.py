@@ -50,6 +50,7 @@ import torch
 from torch import nn
 
 from ..neuron.nodes import BaseNode
+from ..train.distributed import all_reduce, backend_device, is_initialized
 
 __all__ = ["ActivityMonitor", "LayerActivity", "ParamStats", "WeightChangeTracker", "unwrap_model"]
 
@@ -70,15 +71,6 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 def _layer_name(name: str) -> str:
     return name or "root"
-
-
-def _collective_device() -> torch.device:
-    """Where tensors for a collective must live: the current GPU under NCCL, else the CPU."""
-    import torch.distributed as dist
-
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -327,19 +319,17 @@ class ActivityMonitor:
         Call it once per recorded pass on every rank (it is a collective). A layer that did
         not run on every rank is dropped from the records of all ranks.
         """
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()) or not self.neurons:
+        if not is_initialized() or not self.neurons:
             return
         names = list(self.neurons)
         device = next((n.spike_count.device for n in self.neurons.values() if n.spike_count is not None), None)
         if device is None:  # nothing recorded here; still take part in the presence check below
-            device = _collective_device()
+            device = backend_device()
         present = torch.tensor(
             [float(self.neurons[n].spike_count is not None and self._steps_samples.get(n, 0) > 0) for n in names],
             device=device,
         )
-        dist.all_reduce(present, op=dist.ReduceOp.MIN)
+        all_reduce(present, "min")
         names = [n for n, ok in zip(names, present.tolist()) if ok]
         for n in set(self.neurons) - set(names):
             self.neurons[n].reset_records()
@@ -367,9 +357,9 @@ class ActivityMonitor:
             extrema.append([st.min, -st.max])
         sums_t = torch.tensor(sums, dtype=torch.float64, device=device)
         ext_t = torch.tensor(extrema, dtype=torch.float64, device=device)
-        dist.all_reduce(counts)
-        dist.all_reduce(sums_t)
-        dist.all_reduce(ext_t, op=dist.ReduceOp.MIN)
+        all_reduce(counts)
+        all_reduce(sums_t)
+        all_reduce(ext_t, "min")
         offset = 0
         for i, (n, node) in enumerate(zip(names, nodes)):
             size = node.spike_count.numel()

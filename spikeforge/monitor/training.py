@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from ..neuron.nodes import BaseNode
-from .activity import ActivityMonitor, WeightChangeTracker, _collective_device
+from ..train.distributed import all_reduce, backend_device, is_initialized
+from .activity import ActivityMonitor, WeightChangeTracker
 
 __all__ = ["BatchActivity", "HistogramWriter", "TrainingMonitor"]
 
@@ -108,13 +109,11 @@ class BatchActivity:
         Under DDP (process group initialised) the sums of all ranks are merged first, so the
         dead fraction is the mean over every rank's batches. Every rank must call it.
         """
-        import torch.distributed as dist
-
         names = [n for n in self.neurons if n in self._dead]
-        distributed = dist.is_available() and dist.is_initialized()
+        distributed = is_initialized()
         if not names and not distributed:
             return {}
-        device = self._dead[names[0]].device if names else _collective_device()
+        device = self._dead[names[0]].device if names else backend_device()
         # one row per layer: silent neuron-batches, batches, spikes, spike slots, neurons,
         # silent neuron-samples, samples
         rows = torch.tensor(
@@ -147,17 +146,13 @@ class BatchActivity:
 
 def _all_reduce_rows(rows: torch.Tensor, names: list[str], device: torch.device) -> torch.Tensor:
     """Sum the per-layer rows over ranks; the layer lists must agree (checked by their count)."""
-    import torch.distributed as dist
-
     count = torch.tensor([float(len(names))], device=device)
-    low, high = count.clone(), count.clone()
-    dist.all_reduce(low, op=dist.ReduceOp.MIN)
-    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    low, high = all_reduce(count.clone(), "min"), all_reduce(count.clone(), "max")
     if low.item() != high.item():
         raise RuntimeError(f"ranks recorded different numbers of neuron layers ({low.item():g} vs {high.item():g})")
     if names:
         neurons = rows[:, 4].clone()  # a size, not a count: keep it out of the sum
-        dist.all_reduce(rows)
+        all_reduce(rows)
         rows[:, 4] = neurons
     return rows
 

@@ -4,17 +4,18 @@ Launch with ``torchrun --nproc_per_node=N -m spikeforge train CONFIG``: torchrun
 ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; the process group uses NCCL on CUDA and gloo
 on CPU. Nothing here is home-made beyond reading those variables.
 
-Collectives go through :func:`all_reduce_sum`, :func:`all_gather_tensor` and
-:func:`broadcast_object`: NCCL only accepts tensors on the current CUDA device, so a CPU
+Collectives go through :func:`all_reduce` (:func:`all_reduce_sum`), :func:`all_gather_tensor`
+and :func:`broadcast_object`: NCCL only accepts tensors on the current CUDA device, so a CPU
 tensor (a counter, a checksum) is staged on :func:`backend_device` and copied back; under
-gloo everything stays on the CPU. Nothing else in the engine calls ``torch.distributed``
-collectives on tensors directly.
+gloo everything stays on the CPU. Nothing else in SpikeForge (the engine, the monitors) calls
+``torch.distributed`` collectives on tensors directly.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Literal
 
 import torch
 import torch.distributed as dist
@@ -23,6 +24,7 @@ from torch import nn
 __all__ = [
     "DistEnv",
     "all_gather_tensor",
+    "all_reduce",
     "all_reduce_sum",
     "backend_device",
     "broadcast_object",
@@ -104,14 +106,22 @@ def _staged(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to(device).contiguous()
 
 
-def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """Sum ``t`` over ranks in place (identity without a process group); ``t`` may live on any device."""
+_REDUCE_OPS = {"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}
+
+
+def all_reduce(t: torch.Tensor, op: Literal["sum", "min", "max"] = "sum") -> torch.Tensor:
+    """Reduce ``t`` over ranks in place (identity without a process group); ``t`` may live on any device."""
     if is_initialized():
         buf = _staged(t)
-        dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+        dist.all_reduce(buf, op=_REDUCE_OPS[op])
         if buf is not t:
             t.copy_(buf)
     return t
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum ``t`` over ranks in place (identity without a process group); ``t`` may live on any device."""
+    return all_reduce(t, "sum")
 
 
 def all_gather_tensor(t: torch.Tensor) -> list[torch.Tensor]:
