@@ -45,6 +45,21 @@ def test_three_dead_fractions_by_hand():
     assert m["all/dead_fraction_sample"] == m["root/dead_fraction_sample"]
 
 
+def test_saturated_fraction_by_hand():
+    """A constant input of 1 makes an IF neuron (threshold 1, hard reset) spike at every step: saturated."""
+    node = IFNode()
+    monitor = ActivityMonitor(node)
+    with monitor:
+        node(batch(FIRST, T=3))  # saturated neurons per sample: 1, 2, 0
+        node(batch([[1, 1, 1, 1]], T=3))  # 4
+        node(batch([[0.5, 0.5, 0.5, 0.5]], T=3))  # a spike every other step: 0
+    m = monitor.compute()
+    assert m["root/saturated_fraction_sample"] == pytest.approx((1 + 2 + 0 + 4 + 0) / (5 * 4))
+    assert m["all/saturated_fraction_sample"] == m["root/saturated_fraction_sample"]
+    layer = monitor.layers()[0]
+    assert layer.saturated_fraction_sample == m["root/saturated_fraction_sample"]
+
+
 def test_network_totals_weight_every_neuron_equally():
     a, b = IFNode(), IFNode()
     monitor = ActivityMonitor(torch.nn.ModuleDict({"a": a, "b": b}))

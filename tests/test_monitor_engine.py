@@ -270,5 +270,7 @@ def test_ddp_sums_spike_counts_over_ranks(tmp_path):
     for key, value in expected.items():
         assert merged[key] == pytest.approx(value, rel=1e-12), key
     assert merged["0/dead_fraction"] == 0.0  # dead on rank 0 alone, alive on rank 1
+    # saturated (a spike at each of the 4 steps): neuron 0 on rank 0's 2 samples, neuron 2 on rank 1's one
+    assert merged["0/saturated_fraction_sample"] == pytest.approx(3 / (3 * 3))
     # per-batch dead fraction: mean over both ranks' batches (1/3 and 2/3)
     assert merged["0/train_dead_fraction"] == pytest.approx(0.5)

@@ -22,6 +22,9 @@ Definitions (Rouser, docs/methods.md B.6):
 
   For one layer ``set <= batch <= sample``: a neuron silent on the whole set is silent on
   every batch, and one silent on a batch is silent on each of its samples.
+* a neuron is **saturated for an input** when it spikes at every one of the ``T`` steps (the
+  other end of a threshold set too low, Rouser's grid search); ``saturated_fraction_sample`` is
+  the mean over samples of (neurons saturated for that sample) / neurons.
 
 "Neurons" are the elements of one sample's feature map: a neuron layer that sees
 ``[T, B, C, H, W]`` has ``C*H*W`` neurons.
@@ -106,6 +109,7 @@ class LayerActivity:
         dead_fraction: ``num_dead / num_neurons`` (dead over the whole set).
         dead_fraction_sample: mean over samples of the fraction of neurons silent for that sample.
         dead_fraction_batch: mean over forward calls of the fraction of neurons silent for that batch.
+        saturated_fraction_sample: mean over samples of the fraction of neurons that spiked at every step.
         v: membrane statistics over every recorded ``V[t]`` (after reset), or ``None``.
         imp: statistics of the learnable IMP, or ``None`` when the IMP is fixed.
         threshold: statistics of the learnable threshold, or ``None`` when fixed.
@@ -122,6 +126,7 @@ class LayerActivity:
     dead_fraction: float
     dead_fraction_sample: float = math.nan
     dead_fraction_batch: float = math.nan
+    saturated_fraction_sample: float = math.nan
     v: ParamStats | None = None
     imp: ParamStats | None = None
     threshold: ParamStats | None = None
@@ -133,6 +138,7 @@ class LayerActivity:
             f"{self.name}/dead_fraction": self.dead_fraction,
             f"{self.name}/dead_fraction_sample": self.dead_fraction_sample,
             f"{self.name}/dead_fraction_batch": self.dead_fraction_batch,
+            f"{self.name}/saturated_fraction_sample": self.saturated_fraction_sample,
             f"{self.name}/num_dead": float(self.num_dead),
             f"{self.name}/num_neurons": float(self.num_neurons),
         }
@@ -205,7 +211,8 @@ class ActivityMonitor:
         self._hooks: list[Any] = []
         self._v_stats: dict[str, _RunningStats] = {}
         self._steps_samples: dict[str, int] = {}
-        # per layer, on the neurons' device: [silent (sample, neuron) pairs, silent (batch, neuron) pairs]
+        # per layer, on the neurons' device: [silent (sample, neuron) pairs, silent (batch, neuron) pairs,
+        # saturated (sample, neuron) pairs]
         self._silent: dict[str, torch.Tensor] = {}
         self._calls: dict[str, int] = {}
         self._samples: dict[str, int] = {}
@@ -264,7 +271,9 @@ class ActivityMonitor:
             self._steps_samples[name] += output.shape[0] * output.shape[1]
             # spikes of each neuron for each sample of the call: [B, neurons]; no host sync here
             per_sample = output.detach().flatten(2).sum(0, dtype=torch.float32)
-            silent = torch.stack([(per_sample == 0).sum(), (per_sample.sum(0) == 0).sum()]).double()
+            T = output.shape[0]
+            silent = torch.stack([(per_sample == 0).sum(), (per_sample.sum(0) == 0).sum(), (per_sample == T).sum()])
+            silent = silent.double()
             self._silent[name] = silent if name not in self._silent else self._silent[name] + silent
             self._calls[name] += 1
             self._samples[name] += output.shape[1]
@@ -286,7 +295,8 @@ class ActivityMonitor:
             total = counts.sum().item()
             dead = int((counts == 0).sum().item())
             calls, samples = self._calls.get(name, 0), self._samples.get(name, 0)
-            silent_sample, silent_batch = self._silent[name].tolist() if name in self._silent else (math.nan, math.nan)
+            pairs = self._silent[name].tolist() if name in self._silent else (math.nan,) * 3
+            silent_sample, silent_batch, saturated_sample = pairs
             out.append(
                 LayerActivity(
                     name=name,
@@ -300,6 +310,7 @@ class ActivityMonitor:
                     dead_fraction=dead / n,
                     dead_fraction_sample=silent_sample / (n * samples) if samples else math.nan,
                     dead_fraction_batch=silent_batch / (n * calls) if calls else math.nan,
+                    saturated_fraction_sample=saturated_sample / (n * samples) if samples else math.nan,
                     v=self._v_stats[name].stats() if self.record_v else None,
                     imp=ParamStats.of(node.imp) if node.learn_imp and node.is_materialized() else None,
                     threshold=(
@@ -341,7 +352,7 @@ class ActivityMonitor:
         sums, extrema = [], []
         for n, node in zip(names, nodes):
             st = self._v_stats[n]
-            silent = self._silent[n].tolist() if n in self._silent else [0.0, 0.0]
+            silent = self._silent[n].tolist() if n in self._silent else [0.0, 0.0, 0.0]
             sums.append(
                 [
                     self._steps_samples[n],
@@ -365,8 +376,8 @@ class ActivityMonitor:
             size = node.spike_count.numel()
             node.spike_count = counts[offset : offset + size].view_as(node.spike_count).clone()
             offset += size
-            steps_samples, num_samples, nv, sv, qv, silent_sample, silent_batch, calls, samples = sums_t[i].tolist()
-            self._silent[n] = torch.tensor([silent_sample, silent_batch], dtype=torch.float64)
+            steps_samples, num_samples, nv, sv, qv, *pairs, calls, samples = sums_t[i].tolist()
+            self._silent[n] = torch.tensor(pairs, dtype=torch.float64)
             self._calls[n], self._samples[n] = int(calls), int(samples)
             self._steps_samples[n] = int(steps_samples)
             node.num_samples = int(num_samples)
@@ -391,7 +402,7 @@ class ActivityMonitor:
             neuron_steps = sum(la.num_neurons * self._steps_samples[la.name] for la in layers)
             out["all/firing_rate"] = sum(la.total_spikes for la in layers) / neuron_steps
             out["all/dead_fraction"] = sum(la.num_dead for la in layers) / neurons
-            for key in ("dead_fraction_sample", "dead_fraction_batch"):
+            for key in ("dead_fraction_sample", "dead_fraction_batch", "saturated_fraction_sample"):
                 out[f"all/{key}"] = sum(getattr(la, key) * la.num_neurons for la in layers) / neurons
         return out
 
