@@ -55,6 +55,7 @@ from .logger import MetricsLogger
 from .mix import mix_batch
 from .optim import build_optimizer, build_scheduler
 from .resume import RunClaim, best_payload, claim_run_folder, resume_run
+from .running_stats import adopt_first_batch_statistics, fresh_batch_norms
 from .runtime import autocast as _runtime_autocast
 from .runtime import local_rank as _local_rank
 from .runtime import resolve_device, seed_everything, torch_settings
@@ -396,6 +397,8 @@ def _train_epoch(
     loss_sum = correct = seen = 0.0
     t0 = time.time()
     mixing = cfg.augment.mixup > 0 or cfg.augment.cutmix > 0
+    # a fresh run's batch norms start their running statistics from the first batch (train/running_stats.py)
+    fresh_norms = fresh_batch_norms(net) if epoch == 0 else []
     for step, (x, y) in enumerate(loader):
         if step >= total:
             break
@@ -420,6 +423,9 @@ def _train_epoch(
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()  # once per iteration (build_scheduler counts steps_per_epoch)
+        if fresh_norms:
+            adopt_first_batch_statistics(fresh_norms)
+            fresh_norms = []
         with torch.no_grad():
             pred = loss_fn.readout(out.float()).argmax(-1)
             label = target.argmax(-1) if target.dim() == 2 else target
