@@ -72,6 +72,10 @@ def test_resume_changes_apply_training_knobs_and_refuse_the_model():
         ({"neuron": {"type": "lif", "shape": 3}}, "neuron: neuron has no option ['shape']"),
         ({"data": {"name": "mnist9"}}, "data.name: unknown dataset 'mnist9'"),
         ({"data": {"options": {"window": 3}}}, "data.options: dataset 'digits' has no option ['window']"),
+        (
+            {"data": {"name": "nmnist", "root": "/nowhere", "options": {"split_by": "sideways"}}},
+            "data.options: dataset 'nmnist': split_by must be one of ('number', 'time'), got 'sideways'",
+        ),
         ({"data": {"encoder": "rate"}}, "data.encoder must be one of ['auto', 'direct', 'poisson', 'sequence']"),
         ({"loss": {"name": "mse"}}, "loss.name must be one of ['sdt', 'tet', 'tet_s', 'lts', 'spike_rate']"),
         ({"loss": {"name": "tet", "options": {"gamma": 1}}}, "loss.options ['gamma'] not accepted by 'tet'"),

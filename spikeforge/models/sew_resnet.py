@@ -354,6 +354,9 @@ def _imagenet_builder(name: str, block: str, layers: tuple[int, ...]) -> Callabl
     return build
 
 
+# Two factories rather than one with a `stem` switch: the registry reads each builder's signature as the
+# model's `model.options`, and the stems differ in options (ImageNet: stem_pool) and defaults (classes,
+# zero_init_residual), so each signature is written out once here.
 def _cifar_builder(name: str, layers: tuple[int, ...]) -> Callable[..., SEWResNet]:
     def build(
         num_classes: int = 10,

@@ -384,9 +384,10 @@ def validate_components(cfg: Config) -> Config:
         data = dataset_info(cfg.data.name)
     except ValueError as exc:
         raise ConfigError(f"data.name: {exc}") from None
-    unknown = sorted(set(cfg.data.options) - set(data.options()))
-    if unknown:
-        raise ConfigError(f"data.options: dataset {cfg.data.name!r} has no option {unknown}; allowed: {data.options()}")
+    try:  # names and values (the options dataclass's own checks): nothing is read yet
+        data.parse_options(cfg.data.options)
+    except ValueError as exc:
+        raise ConfigError(f"data.options: {exc}") from None
     from ..encoding import ENCODERS
 
     if cfg.data.encoder != "auto" and cfg.data.encoder not in ENCODERS:

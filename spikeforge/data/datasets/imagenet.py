@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 
 import torch
 from torch.utils.data import Dataset
@@ -139,32 +140,25 @@ _TREE = """ROOT/                       (or ROOT/{name}/)
   train/<wnid>/*.JPEG           {n} class folders (sorted names = class ids)
   val/<wnid>/*.JPEG             validation images sorted into the same class folders"""
 
-# One entry per dataset on the same layout (they differ in name, class count and options type).
+
+def _info(name: str, num_classes: int, builder: Callable[..., Dataset], options_type: type, what: str) -> DatasetInfo:
+    """The registry entry of one dataset on the ImageNet folder layout (they differ in name, classes, options)."""
+    return DatasetInfo(
+        name,
+        "static",
+        num_classes,
+        builder,
+        description=f"{what}: items [3, 224, 224]",
+        options_type=options_type,
+        layout=Layout(
+            f"ROOT/{{train,val}}/<wnid>/*.JPEG ({num_classes} classes)",
+            _TREE.format(name=name, n=num_classes),
+            _probe(name, num_classes),
+        ),
+    )
+
+
 DATASETS = (
-    DatasetInfo(
-        "imagenet",
-        "static",
-        1000,
-        imagenet,
-        description="ImageNet-1k class folders (train/val): items [3, 224, 224]",
-        options_type=ImageNetOptions,
-        layout=Layout(
-            "ROOT/{train,val}/<wnid>/*.JPEG (1000 classes)",
-            _TREE.format(name="imagenet", n=1000),
-            _probe("imagenet", 1000),
-        ),
-    ),
-    DatasetInfo(
-        "imagenet100",
-        "static",
-        100,
-        imagenet100,
-        description="ImageNet-100 (100-class subset, same layout): items [3, 224, 224]",
-        options_type=ImageNet100Options,
-        layout=Layout(
-            "ROOT/{train,val}/<wnid>/*.JPEG (100 classes)",
-            _TREE.format(name="imagenet100", n=100),
-            _probe("imagenet100", 100),
-        ),
-    ),
+    _info("imagenet", 1000, imagenet, ImageNetOptions, "ImageNet-1k class folders (train/val)"),
+    _info("imagenet100", 100, imagenet100, ImageNet100Options, "ImageNet-100 (100-class subset, same layout)"),
 )

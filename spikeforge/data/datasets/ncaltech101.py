@@ -46,6 +46,9 @@ def ncaltech101_samples(root: str | os.PathLike[str], split: str) -> list[EventS
     ]
 
 
+# The builder, LAYOUT and DATASETS of each event-camera dataset have the same shape on purpose: each
+# dataset module states its own samples, reader and sensor (one dataset, one file); the shared work
+# (options, frames, cache) is build_event_dataset's, in data/events/options.py.
 def ncaltech101(root: str | None, split: str, T: int, options: FrameOptions) -> Dataset:
     """N-Caltech101 from ``ROOT/Caltech101/<class>/*.bin``; items ``[T, 2, 180, 240]`` (or ``size``)."""
     root = require_root("ncaltech101", root, SUMMARY)

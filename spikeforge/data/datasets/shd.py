@@ -57,6 +57,8 @@ class SHDOptions:
     events: bool = False
     transform: Callable[[Any], Any] | None = None
 
+    # Checked like FrameOptions (data/events/options.py) but kept apart: SHD's options are not frame
+    # options (no size, resize or augmentation; a duration instead), so neither dataclass extends the other.
     def __post_init__(self) -> None:
         if self.split_by not in SPLIT_BY:
             raise ValueError(f"split_by must be one of {SPLIT_BY}, got {self.split_by!r}")
