@@ -74,6 +74,22 @@ def test_config_target_is_the_untrained_model(tiny_run, tmp_path):
     assert json.loads((tmp_path / "e" / "energy.json").read_text())["source"]["config"] == str(config)
 
 
+def test_config_target_starts_from_model_init_from(tiny_run, tmp_path):
+    """The weights the engine would start from: a config's model.init_from is loaded, as in training."""
+    weights = torch.load(tiny_run / "best.pt", weights_only=True)["model"]
+    silent = {k: torch.zeros_like(v) if k.startswith("layers.0.") else v for k, v in weights.items()}
+    torch.save(silent, tmp_path / "silent.pt")  # no input weight: the hidden layer never spikes
+    raw = {**TINY, "model": {**TINY["model"], "init_from": str(tmp_path / "silent.pt")}}
+    config = tmp_path / "init_from.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    report, _ = energy_of_target(config, batches=1)
+    assert report["source"]["init_from"] == str(tmp_path / "silent.pt")
+    assert report["layers"][1]["sops"] == 0.0
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump(TINY))
+    assert energy_of_target(plain, batches=1)[0]["layers"][1]["sops"] > 0
+
+
 def test_errors(tiny_run, capsys):
     assert main(["energy", str(tiny_run), "--model", "spiking_mlp"]) == 2
     assert "not both" in capsys.readouterr().err

@@ -98,7 +98,14 @@ def energy_of_target(
     The report gets a ``"source"`` entry saying what was measured (checkpoint or config,
     dataset, model, T, number of test samples, trained or not).
     """
-    from ..train.builders import build_data, build_model_from_config, encode_batch, encoder_name
+    from ..train.builders import (
+        build_data,
+        build_model_from_config,
+        check_init_from,
+        encode_batch,
+        encoder_name,
+        init_from_state_dict,
+    )
 
     overrides = list(overrides or [])
     if is_run_target(target):
@@ -114,6 +121,7 @@ def energy_of_target(
 
         path = resolve_config_path(str(target))
         cfg = load_config(path, overrides)
+        check_init_from(cfg)  # a missing model.init_from file: one line, before the data
         device = resolve_device(cfg.device)
         seed_everything(cfg.seed)  # the untrained weights the engine would start from
         info, _, loader = build_data(cfg)
@@ -121,8 +129,10 @@ def energy_of_target(
         model = build_model_from_config(cfg, info.num_classes).to(device)
         sample, _ = loader.dataset[0]
         materialize(model, encode_batch(sample.unsqueeze(0).to(device), encoder, cfg.T))
+        if cfg.model.init_from:  # the weights the engine starts from (e.g. torchvision's ANN for ImageNet)
+            init_from_state_dict(model, cfg.model.init_from)
         run_dir = None
-        source = {"config": str(path), "trained": False}
+        source = {"config": str(path), "trained": False, "init_from": cfg.model.init_from}
     report = measure_energy(
         model,
         loader,
