@@ -218,7 +218,7 @@ def with_epoch0(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     per-layer curves start before training. Records without such keys are returned unchanged.
     """
     records = list(records)
-    initial = {}
+    initial: dict[str, Any] = {}
     for key, value in (records[0] if records else {}).items():
         parsed = parse_monitor_key(key)
         if parsed is not None and parsed[1].startswith(INIT_PREFIX):
