@@ -297,11 +297,24 @@ def test_smoke_claim6_runs_resumes_and_writes(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the study's own data and models
+def test_study_models_and_datasets_are_registered_without_the_study():
+    """A fresh interpreter that never imports the study finds its models and datasets (as `spikeforge train` does)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from spikeforge.models import MODELS; from spikeforge.data.registry import dataset_info; "
+        "assert {'mnist1d_convnet', 'narrow_vgg_legacy'} <= set(MODELS), sorted(MODELS); "
+        "[dataset_info(n) for n in ('mnist1d_static', 'random_memorisation', 'sim_event_digits_hard')]"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_memorisation_set_is_the_same_for_train_and_test():
     from spikeforge.data.registry import build_dataset
-    from spikeforge.reproduce.data import MEMORISATION, ensure_registered
+    from spikeforge.reproduce.data import MEMORISATION
 
-    ensure_registered()
     train = build_dataset(MEMORISATION, "train", root=None, T=4, n=32, dim=5)
     test = build_dataset(MEMORISATION, "test", root=None, T=4, n=32, dim=5)
     assert train.tensors[0].shape == (32, 5)

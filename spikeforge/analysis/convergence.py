@@ -15,7 +15,6 @@ values are reported too.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ import numpy as np
 
 from ..train import runfolder as RF
 from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
+from .jsonio import write_json
 from .plots import integer_ticks, new_figure, save_figure
 from .sweep import run_one
 
@@ -105,7 +105,7 @@ def plot_convergence(
     fig, axes = new_figure(2, len(Ts), size=(4.0 * len(Ts), 6.4), sharex=True)
     for col, T in enumerate(Ts):
         for row, (metric, scale, ylabel) in enumerate(
-            (("test/acc", 100.0, "test accuracy (%)"), ("train/loss", 1.0, "training loss"))
+            ((RF.TEST_ACC, 100.0, "test accuracy (%)"), (RF.TRAIN_LOSS, 1.0, "training loss"))
         ):
             ax = axes[row, col]
             for loss in losses:
@@ -181,7 +181,7 @@ def run_convergence(
                 if log is not None:
                     log(f"[{k}/{n_runs}] T={T} loss={loss} seed={seed}")
                 records, _, _ = run_one(raw, out / "runs" / f"T{T}-{loss}-s{seed}", rerun=rerun, log=log)
-                n_epochs = int(raw.get("epochs") or max((r["epoch"] for r in records), default=0))
+                n_epochs = int(raw.get("epochs") or max((r[RF.EPOCH] for r in records), default=0))
                 for key in entry:
                     entry[key].append(metric_curve(records, key, n_epochs))
                 for e in range(n_epochs):
@@ -195,7 +195,7 @@ def run_convergence(
                         }
                     )
             results[(T, loss)] = entry
-    summary = summarize_convergence({key: v["test/acc"] for key, v in results.items()})
+    summary = summarize_convergence({key: v[RF.TEST_ACC] for key, v in results.items()})
     seconds = time.time() - t0
     files = _write(out, results, summary, long_rows, base, seconds)
     if log is not None:
@@ -239,28 +239,12 @@ def _write(out: Path, results, summary, long_rows, base, seconds) -> dict[str, P
         w.writeheader()
         w.writerows(summary)
     with files["curves_csv"].open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["T", "loss", "seed", "epoch", "test/acc", "train/loss", "test/loss"])
+        w = csv.DictWriter(f, fieldnames=["T", "loss", "seed", "epoch", RF.TEST_ACC, RF.TRAIN_LOSS, RF.TEST_LOSS])
         w.writeheader()
         w.writerows(long_rows)
-    files["json"].write_text(
-        json.dumps(
-            {
-                "base_config": base,
-                "fraction": FRACTION,
-                "seconds": seconds,
-                "summary": summary,
-                "curves": {f"T{T}/{loss}": v for (T, loss), v in results.items()},
-            },
-            indent=1,
-            default=_json_default,
-        )
+    curves = {f"T{T}/{loss}": v for (T, loss), v in results.items()}
+    write_json(
+        files["json"],
+        {"base_config": base, "fraction": FRACTION, "seconds": seconds, "summary": summary, "curves": curves},
     )
     return files
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, np.floating | np.integer):
-        return v.item()
-    return str(v)

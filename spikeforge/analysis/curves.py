@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..train.runfolder import EPOCH
+
 __all__ = ["epochs_to_reach", "last_finite", "mean_std", "metric_curve", "stack_mean_std"]
 
 
@@ -62,7 +64,7 @@ def metric_curve(records: Sequence[dict[str, Any]], key: str, epochs: int) -> li
     """``records[*][key]`` placed by epoch (1..epochs), NaN where missing."""
     curve = [math.nan] * epochs
     for r in records:
-        e = int(r.get("epoch", 0))
+        e = int(r.get(EPOCH, 0))
         if 1 <= e <= epochs and _finite(r.get(key)):
             curve[e - 1] = float(r[key])
     return curve

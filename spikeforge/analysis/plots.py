@@ -17,8 +17,23 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..train.runfolder import (
+    ALL_LAYERS,
+    DEAD_FRACTION,
+    DEAD_FRACTION_SAMPLE,
+    EPOCH,
+    FIRING_RATE,
+    INIT_PREFIX,
+    TRAIN_DEAD_FRACTION,
+    WEIGHT_CHANGE,
+    monitor_key,
+    parse_monitor_key,
+    read_metrics,
+)
+
 __all__ = [
     "DPI",
+    "LAYER_METRICS",
     "heatmap",
     "integer_ticks",
     "layer_series",
@@ -29,6 +44,9 @@ __all__ = [
 ]
 
 DPI = 150
+# The per-layer metrics drawn by default (report, ``analyze layer-curves``); the dead fraction per
+# sample first: Rouser's definition (silent while an input is presented), the one shown by default.
+LAYER_METRICS = (DEAD_FRACTION_SAMPLE, DEAD_FRACTION, TRAIN_DEAD_FRACTION, FIRING_RATE, WEIGHT_CHANGE)
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] | None = None, **kwargs: Any):
@@ -120,13 +138,11 @@ def integer_ticks(ax: Axes) -> None:
 # ---------------------------------------------------------------------- per-layer curves over epochs
 def load_metrics_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Read a ``metrics.jsonl`` file (the run folder's one reader: a torn final line is skipped)."""
-    from ..train.runfolder import read_metrics
-
     return read_metrics(path)
 
 
 def layer_series(
-    records: Iterable[Mapping[str, Any]], metric: str, x_key: str = "epoch"
+    records: Iterable[Mapping[str, Any]], metric: str, x_key: str = EPOCH
 ) -> dict[str, tuple[list[float], list[float]]]:
     """Collect ``{layer: (xs, ys)}`` for every key ``[<prefix>/]<layer>/<metric>`` in ``records``.
 
@@ -154,7 +170,7 @@ def plot_layer_curves(
     metric: str,
     out_png: str | Path,
     *,
-    x_key: str = "epoch",
+    x_key: str = EPOCH,
     title: str | None = None,
     percent: bool | None = None,
 ) -> dict[str, tuple[list[float], list[float]]]:
@@ -181,7 +197,7 @@ def plot_layer_curves(
     ax = axes[0, 0]
     for layer, (xs, ys) in series.items():
         order = np.argsort(xs, kind="stable")
-        style = {"color": "black", "linestyle": "--"} if layer == "all" else {}
+        style = {"color": "black", "linestyle": "--"} if layer == ALL_LAYERS else {}
         ax.plot(np.asarray(xs)[order], np.asarray(ys)[order] * scale, marker="o", markersize=3, label=layer, **style)
     ax.set_xlabel(x_key)
     integer_ticks(ax)
@@ -202,6 +218,9 @@ def with_epoch0(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     per-layer curves start before training. Records without such keys are returned unchanged.
     """
     records = list(records)
-    first = records[0] if records else {}
-    initial = {k.replace("/init_", "/"): v for k, v in first.items() if "/init_" in k}
-    return [{"epoch": 0, **initial}, *records] if initial else records
+    initial: dict[str, Any] = {}
+    for key, value in (records[0] if records else {}).items():
+        parsed = parse_monitor_key(key)
+        if parsed is not None and parsed[1].startswith(INIT_PREFIX):
+            initial[monitor_key(parsed[0], parsed[1].removeprefix(INIT_PREFIX))] = value
+    return [{EPOCH: 0, **initial}, *records] if initial else records

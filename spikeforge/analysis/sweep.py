@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from ..train.runfolder import CONFIG, RESULT, TEST_ACC, read_metrics, read_result, write_result
 from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
 
 __all__ = [
@@ -56,9 +57,6 @@ __all__ = [
     "set_threads",
     "stack_mean_std",
 ]
-
-RESULT = "result.json"
-CONFIG = "config.yaml"
 
 
 def load_base_config(config: str | Path | None, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -107,7 +105,6 @@ def train_run(raw: dict[str, Any], run_dir: Path, *, keep_plots: bool = False) -
     """
     from ..train.config import config_from_dict
     from ..train.engine import TrainingDiverged, train
-    from ..train.logger import read_metrics
 
     run_dir = Path(run_dir)
     if run_dir.exists():  # interrupted or different: the engine appends to metrics.jsonl, so start clean
@@ -120,7 +117,7 @@ def train_run(raw: dict[str, Any], run_dir: Path, *, keep_plots: bool = False) -
     try:
         train(cfg, run_dir=run_dir, verbose=False)
     except TrainingDiverged as exc:
-        accs = [r["test/acc"] for r in read_metrics(run_dir) if "test/acc" in r]
+        accs = [r[TEST_ACC] for r in read_metrics(run_dir) if TEST_ACC in r]
         summary = {
             "diverged": True,
             "message": str(exc),
@@ -129,7 +126,7 @@ def train_run(raw: dict[str, Any], run_dir: Path, *, keep_plots: bool = False) -
             "acc_per_step": [],
             "seconds": time.time() - t0,
         }
-        (run_dir / RESULT).write_text(json.dumps(summary, indent=2))
+        write_result(run_dir, summary)
     return time.time() - t0
 
 
@@ -141,7 +138,6 @@ def run_one(
     Returns ``(per-epoch records, seconds, reused)``.
     """
     from ..train.config import config_from_dict, config_to_dict
-    from ..train.logger import read_metrics
 
     run_dir = Path(run_dir)
     resolved = config_to_dict(config_from_dict(copy.deepcopy(raw)))
@@ -184,7 +180,7 @@ class ArmResult:
     diverged: bool = False
     reused: bool = False
 
-    def curve(self, key: str = "test/acc") -> list[float]:
+    def curve(self, key: str = TEST_ACC) -> list[float]:
         """``history[*][key]`` by record (NaN where missing)."""
         return [float(r[key]) if isinstance(r.get(key), int | float) else math.nan for r in self.history]
 
@@ -196,12 +192,9 @@ def arm_dir(runs_dir: Path, arm: Arm) -> Path:
 
 def load_result(run_dir: Path, name: str, reused: bool = True) -> ArmResult | None:
     """The :class:`ArmResult` of a finished run folder, or ``None`` when it is not finished."""
-    from ..train.logger import read_metrics
-
-    path = Path(run_dir) / RESULT
-    if not path.is_file():
+    res = read_result(run_dir)
+    if res is None:
         return None
-    res = json.loads(path.read_text())
     return ArmResult(
         name=name,
         run_dir=Path(run_dir),
@@ -217,9 +210,6 @@ def load_result(run_dir: Path, name: str, reused: bool = True) -> ArmResult | No
 
 def run_arm(arm: Arm, runs_dir: Path, *, keep_plots: bool = False) -> ArmResult:
     """Train ``arm`` into its run folder, or read it back when it already finished."""
-    from ..reproduce.data import ensure_registered
-
-    ensure_registered()  # in a worker process too: the study's datasets and models live in that package
     run_dir = arm_dir(runs_dir, arm)
     done = load_result(run_dir, arm.name)
     if done is not None:
@@ -228,7 +218,7 @@ def run_arm(arm: Arm, runs_dir: Path, *, keep_plots: bool = False) -> ArmResult:
     raw.setdefault("name", arm.name)
     train_run(raw, run_dir, keep_plots=keep_plots)
     result = load_result(run_dir, arm.name, reused=False)
-    assert result is not None, f"the engine wrote no result.json in {run_dir}"
+    assert result is not None, f"the engine wrote no {RESULT} in {run_dir}"
     return result
 
 
@@ -239,9 +229,7 @@ def _run_in_worker(arm: Arm, runs_dir: str, keep_plots: bool) -> ArmResult:
 def _prepare_data(arms: Sequence[Arm]) -> None:
     """Build each dataset once in this process, so that parallel workers never race to generate it."""
     from ..data.registry import build_dataset
-    from ..reproduce.data import ensure_registered
 
-    ensure_registered()
     seen: set[tuple[str, str]] = set()
     for arm in arms:
         data = arm.config.get("data", {})

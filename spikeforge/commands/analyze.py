@@ -62,6 +62,7 @@ def add_analyze_parser(subparsers: argparse._SubParsersAction) -> list[str]:
     p = subparsers.add_parser("analyze", help="paper analyses: pattern mapping, membrane heatmaps, IMP overhead, ...")
     sub = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
 
+    # One add_argument call per option (argparse declarations, alike in shape between sub-commands).
     pm = sub.add_parser("pattern-mapping", help="IF-neuron input->output spike-pattern mappings (Shen et al. Fig 3)")
     pm.add_argument(
         "--imp",
@@ -242,7 +243,7 @@ def _overhead(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _layer_curves(args: argparse.Namespace) -> dict[str, Any]:
-    from ..analysis.plots import layer_series, load_metrics_jsonl, plot_layer_curves, with_epoch0
+    from ..analysis.plots import LAYER_METRICS, layer_series, load_metrics_jsonl, plot_layer_curves, with_epoch0
     from ..train.runfolder import METRICS
 
     path = args.metrics / METRICS if args.metrics.is_dir() else args.metrics
@@ -250,8 +251,7 @@ def _layer_curves(args: argparse.Namespace) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no metrics file")
     records = with_epoch0(load_metrics_jsonl(path))  # monitored runs: epoch 0 = before training
     out = args.out or path.parent / "plots"
-    defaults = ("dead_fraction_sample", "dead_fraction", "train_dead_fraction", "firing_rate", "weight_change")
-    metrics = args.metric or [m for m in defaults if layer_series(records, m)]
+    metrics = args.metric or [m for m in LAYER_METRICS if layer_series(records, m)]
     if not metrics:
         raise ValueError(
             f"{path}: no per-layer dead_fraction / firing_rate / weight_change keys; name one with --metric"

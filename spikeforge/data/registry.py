@@ -2,9 +2,9 @@
 
 Every built-in dataset lives in one module of :mod:`spikeforge.data.datasets` that declares
 ``DATASETS = (DatasetInfo(...), ...)``: its name, kind, classes, builder, options dataclass and
-on-disk layout, together. This module collects them (every public module of that package, on
-the first lookup); nothing else fills the registry. Users add their own with
-:func:`register_dataset`.
+on-disk layout, together. This module collects them (every public module of that package, and
+the reproduction study's :mod:`spikeforge.reproduce.data`, on the first lookup); nothing else
+fills the registry. Users add their own with :func:`register_dataset`.
 
 A builder is called as ``builder(root=..., split="train"|"test", T=..., options=...)`` when the
 dataset declares an ``options`` dataclass (the options are validated into it first), else as
@@ -129,6 +129,8 @@ def _default(field: dataclasses.Field) -> Any:
 
 DATASETS: dict[str, DatasetInfo] = {}
 _BUILTIN_PACKAGE = f"{__package__}.datasets"
+# Collected with the built-ins: the reproduction study's datasets, so that `spikeforge train` finds them too.
+_STUDY_MODULE = "spikeforge.reproduce.data"
 _loaded = False
 
 
@@ -155,7 +157,7 @@ def register_dataset(
 
 
 def _load_builtin() -> None:
-    """Collect ``DATASETS`` of every public module of :mod:`spikeforge.data.datasets` (once).
+    """Collect ``DATASETS`` of every public module of :mod:`spikeforge.data.datasets` and of the study (once).
 
     A user's dataset registered under a built-in name before the first lookup keeps its place.
     """
@@ -163,10 +165,11 @@ def _load_builtin() -> None:
     if _loaded:
         return
     package = importlib.import_module(_BUILTIN_PACKAGE)
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name.startswith("_"):
-            continue
-        for info in importlib.import_module(f"{_BUILTIN_PACKAGE}.{module.name}").DATASETS:
+    modules = [
+        f"{_BUILTIN_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")
+    ]
+    for name in [*modules, _STUDY_MODULE]:
+        for info in importlib.import_module(name).DATASETS:
             DATASETS.setdefault(info.name, info)
     _loaded = True
 

@@ -24,6 +24,8 @@ name                       input per step                         output
 ``digits_convnet``         ``[1, 8, 8]``                          logits
 ``mnist1d_snn``            ``[1]`` (T = 40)                       logits
 ``event_convnet``          ``[2, 34, 34]``                        logits
+``mnist1d_convnet``        ``[40]`` (reproduction study)          logits
+``narrow_vgg_legacy``      ``[2, 16, 16]`` (reproduction study)   logits
 =========================  =====================================  =======================
 """
 
@@ -34,6 +36,10 @@ from .mlp import SpikingMLP
 from .registry import MODELS, ModelInfo, build_model, list_models, model_info, register_model
 from .sew_resnet import SEWBasicBlock, SEWBottleneck, SEWResNet, load_torchvision_resnet_
 from .vgg import VGG11, VGG11R48
+
+# The reproduction study's networks register with the built-ins, at import, so that every command
+# (``spikeforge train`` too) finds them; that module imports only the ones above.
+from ..reproduce import models as _study_models  # noqa: F401  isort: skip
 
 __all__ = [
     "MODELS",

@@ -20,7 +20,7 @@ Both take ``[T, B, C, H, W]`` (``C = 2`` event polarities by default) and return
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -31,7 +31,7 @@ from ..neuron.presets import neuron_preset
 from .common import ConvUnit, init_conv_kaiming_, make_neurons
 from .registry import register_model
 
-__all__ = ["VGG11", "VGG11R48", "VGG11_128_NEURON", "VGG11_48_NEURON", "vgg11_128", "vgg11_48"]
+__all__ = ["VGG11", "VGG11R48", "VGG11_128_NEURON", "VGG11_48_NEURON", "tebn_features", "vgg11_128", "vgg11_48"]
 
 # Legacy TET LIF (A.1(a)): decay factor 0.25 == LIF tau 4/3 without input decay.
 VGG11_48_NEURON: Mapping[str, Any] = neuron_preset("tet_legacy_lif")
@@ -45,6 +45,23 @@ _VGG11R48_LAYOUT: tuple[tuple[str, int] | str, ...] = (
     ("C", 512), ("C", 512), "P",
     ("C", 512), ("C", 512), "P",
 )  # fmt: skip
+
+
+def tebn_features(
+    layout: Sequence[tuple[str, int] | str], in_channels: int, make_neuron: Callable[[], nn.Module], T: int
+) -> tuple[nn.Sequential, int]:
+    """The TET-style feature stack: ``("C", width)`` a ``conv3x3 (bias) -> TEBN -> neuron`` unit, ``"P"`` an
+    ``AvgPool2d(2)``; ``[T, B, in_channels, H, W] -> [T, B, C, H', W']``. Returns it and its output channels ``C``."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for item in layout:
+        if item == "P":
+            layers.append(MultiStep(nn.AvgPool2d(2)))
+        else:
+            _, width = item
+            layers.append(ConvUnit(channels, width, make_neuron, norm="tebn", T=T, bias=True))
+            channels = width
+    return nn.Sequential(*layers), channels
 
 
 class VGG11R48(nn.Module):
@@ -69,17 +86,7 @@ class VGG11R48(nn.Module):
         dropout: float = 0.25,
     ) -> None:
         super().__init__()
-        make_neuron = make_neurons(neuron, VGG11_48_NEURON)
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for item in _VGG11R48_LAYOUT:
-            if item == "P":
-                layers.append(MultiStep(nn.AvgPool2d(2)))
-            else:
-                _, width = item
-                layers.append(ConvUnit(channels, width, make_neuron, norm="tebn", T=T, bias=True))
-                channels = width
-        self.features = nn.Sequential(*layers)
+        self.features, channels = tebn_features(_VGG11R48_LAYOUT, in_channels, make_neurons(neuron, VGG11_48_NEURON), T)
         self.classifier = MultiStep(
             OrderedDict(dropout=nn.Dropout(dropout), fc=nn.Linear(channels * self.feature_size**2, num_classes))
         )

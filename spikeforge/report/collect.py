@@ -24,9 +24,15 @@ __all__ = ["Analysis", "RunData", "collect_run", "monitor_tables"]
 
 # Figures that have their own place in the report (not listed again under "analyses").
 ENGINE_FIGURES = {RF.CURVES_PNG, RF.STEP_ACCURACY_PNG}
-SKIP_DIRS = {"tensorboard", "runs", "__pycache__"}
-# dead_fraction_sample first: Rouser's definition (silent while an input is presented), the default shown
-LAYER_METRICS = ("dead_fraction_sample", "dead_fraction", "train_dead_fraction", "firing_rate", "weight_change")
+SKIP_DIRS = {RF.TENSORBOARD, "runs", "__pycache__"}
+# the titles of the per-layer figures (the metrics drawn: spikeforge.analysis.plots.LAYER_METRICS)
+LAYER_TITLES = {
+    RF.DEAD_FRACTION_SAMPLE: "dead neurons per sample per layer (test set; epoch 0 = before training)",
+    RF.DEAD_FRACTION: "dead neurons per layer (test set)",
+    RF.TRAIN_DEAD_FRACTION: "dead neurons per training batch (epoch mean)",
+    RF.FIRING_RATE: "firing rate per layer (test set)",
+    RF.WEIGHT_CHANGE: "weight change ||W - W0|| / ||W0||",
+}
 
 ANALYSIS_TITLES = {
     "timestep_accuracy": "Accuracy per time step (re-evaluated checkpoint)",
@@ -87,37 +93,31 @@ def _read_records(run_dir: Path) -> list[dict[str, Any]]:
 
 def _layer_figures(records: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
     """Per-layer curves (dead fraction, firing rate, weight change) drawn from the monitor's keys."""
-    from ..analysis.plots import layer_series, plot_layer_curves, with_epoch0
+    from ..analysis.plots import LAYER_METRICS, layer_series, plot_layer_curves, with_epoch0
 
     # the untrained model's activity (``init_<metric>`` keys of the first record) is the epoch-0 point
-    monitored = with_epoch0([{k: v for k, v in r.items() if k == "epoch" or k.startswith("monitor/")} for r in records])
+    monitored = with_epoch0([{k: v for k, v in r.items() if k == RF.EPOCH or RF.is_monitor_key(k)} for r in records])
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for metric in LAYER_METRICS:
             if not layer_series(monitored, metric):
                 continue
             png = Path(tmp) / f"{metric}.png"
-            title = {
-                "dead_fraction_sample": "dead neurons per sample per layer (test set; epoch 0 = before training)",
-                "dead_fraction": "dead neurons per layer (test set)",
-                "train_dead_fraction": "dead neurons per training batch (epoch mean)",
-                "firing_rate": "firing rate per layer (test set)",
-                "weight_change": "weight change ||W - W0|| / ||W0||",
-            }[metric]
+            title = LAYER_TITLES[metric]
             plot_layer_curves(monitored, metric, png, title=title)
             out.append((title, png.read_bytes()))
     return out
 
 
 def _curves_png(run_dir: Path, records: list[dict[str, Any]]) -> bytes | None:
-    if (run_dir / "curves.png").is_file():
-        return (run_dir / "curves.png").read_bytes()
+    if (run_dir / RF.CURVES_PNG).is_file():
+        return (run_dir / RF.CURVES_PNG).read_bytes()
     if not records:
         return None
     from ..train.plots import plot_curves
 
     with tempfile.TemporaryDirectory() as tmp:
-        png = Path(tmp) / "curves.png"
+        png = Path(tmp) / RF.CURVES_PNG
         plot_curves(records, png)
         return png.read_bytes() if png.is_file() else None
 
@@ -209,7 +209,7 @@ def collect_run(run_dir: str | Path) -> RunData:
         raise FileNotFoundError(f"no such run folder: {run_dir}")
     config_path = run_dir / RF.CONFIG
     if not config_path.is_file() and not (run_dir / RF.METRICS).is_file():
-        raise FileNotFoundError(f"{run_dir}: no config.yaml or metrics.jsonl (is it a run folder?)")
+        raise FileNotFoundError(f"{run_dir}: no {RF.CONFIG} or {RF.METRICS} (is it a run folder?)")
     config_text = config_path.read_text() if config_path.is_file() else ""
     try:
         config = yaml.safe_load(config_text) or {}
@@ -250,7 +250,7 @@ def monitor_tables(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[d
         layer, metric = parsed
         table = weights if metric.startswith("weight_") else neurons
         table.setdefault(layer, {"layer": layer})[metric] = value
-    rows = [r for name, r in neurons.items() if name != "all"]
-    if "all" in neurons:
-        rows.append(neurons["all"])
+    rows = [r for name, r in neurons.items() if name != RF.ALL_LAYERS]
+    if RF.ALL_LAYERS in neurons:
+        rows.append(neurons[RF.ALL_LAYERS])
     return rows, list(weights.values())

@@ -222,7 +222,7 @@ def _kpis(run: RunData) -> str:
     final = res.get("test_acc", last.get(RF.TEST_ACC))
     best = res.get("best_acc", max((r[RF.TEST_ACC] for r in run.records if RF.TEST_ACC in r), default=None))
     steps = res.get("acc_per_step") or last.get(RF.TEST_ACC_STEP) or []
-    epochs_done = max((r.get("epoch", 0) for r in run.records), default=0)
+    epochs_done = max((r.get(RF.EPOCH, 0) for r in run.records), default=0)
     epochs_cfg = run.config.get("epochs")
     cards = [
         ("final test accuracy", _pct(final), f"readout of {run.config.get('loss', {}).get('name', '?')}"),
@@ -234,16 +234,17 @@ def _kpis(run: RunData) -> str:
     if isinstance(res.get("seconds"), int | float):
         cards.append(("training time", _duration(res["seconds"]), ""))
     mon = run.monitor_record
-    if RF.monitor_key("all", "firing_rate") in mon:
+    rate, per_sample = (RF.monitor_key(RF.ALL_LAYERS, m) for m in (RF.FIRING_RATE, RF.DEAD_FRACTION_SAMPLE))
+    if rate in mon:
         cards.append(
             (
                 "firing rate",
-                _pct(mon["monitor/all/firing_rate"], 1),
+                _pct(mon[rate], 1),
                 "dead neurons "
                 + (
-                    f"{_pct(mon['monitor/all/dead_fraction_sample'], 1)} per sample"
-                    if "monitor/all/dead_fraction_sample" in mon
-                    else _pct(mon.get("monitor/all/dead_fraction"), 1)
+                    f"{_pct(mon[per_sample], 1)} per sample"
+                    if per_sample in mon
+                    else _pct(mon.get(RF.monitor_key(RF.ALL_LAYERS, RF.DEAD_FRACTION)), 1)
                 ),
             )
         )
@@ -308,7 +309,7 @@ def _activity_section(run: RunData) -> str:
     neurons, weights = monitor_tables(mon)
     parts = [
         '<section id="activity"><h2>Spiking activity</h2>'
-        f'<p class="lead">Monitor at epoch {_e(mon.get("epoch", "?"))}: firing rate and dead neurons on the test '
+        f'<p class="lead">Monitor at epoch {_e(mon.get(RF.EPOCH, "?"))}: firing rate and dead neurons on the test '
         "set. A neuron is dead for an input when it does not spike while that input is presented (Rouser): "
         "dead / sample is the mean over test samples of the fraction of silent neurons, dead (test) counts the "
         "neurons silent for every test sample, dead / batch the training batches (epoch mean); then membrane "
@@ -317,20 +318,20 @@ def _activity_section(run: RunData) -> str:
     if neurons:
         rows = []
         for r in neurons:
-            dead = r.get("dead_fraction_sample", r.get("dead_fraction"))
+            dead = r.get(RF.DEAD_FRACTION_SAMPLE, r.get(RF.DEAD_FRACTION))
             pill = ""
             if isinstance(dead, int | float):
                 kind = "good" if dead < 0.05 else "warn" if dead < 0.3 else "bad"
                 pill = f'<span class="pill {kind}">{_pct(dead, 1)}</span>'
             rows.append(
                 [
-                    f"<b>{_e(r['layer'])}</b>" if r["layer"] == "all" else _e(r["layer"]),
+                    f"<b>{_e(r['layer'])}</b>" if r["layer"] == RF.ALL_LAYERS else _e(r["layer"]),
                     _num(r.get("num_neurons"), 0) if "num_neurons" in r else "–",
-                    _pct(r.get("firing_rate"), 1),
-                    _bar(r.get("firing_rate")),
+                    _pct(r.get(RF.FIRING_RATE), 1),
+                    _bar(r.get(RF.FIRING_RATE)),
                     pill or "–",
-                    _pct(r.get("dead_fraction"), 1) if "dead_fraction_sample" in r else "–",
-                    _pct(r.get("train_dead_fraction"), 1),
+                    _pct(r.get(RF.DEAD_FRACTION), 1) if RF.DEAD_FRACTION_SAMPLE in r else "–",
+                    _pct(r.get(RF.TRAIN_DEAD_FRACTION), 1),
                     _mean_std(r, "v"),
                     _mean_std(r, "imp"),
                     _mean_std(r, "threshold"),
@@ -361,8 +362,8 @@ def _activity_section(run: RunData) -> str:
                 [
                     [
                         _e(r["layer"]),
-                        _num(r.get("weight_change")),
-                        _bar(min(r.get("weight_change", 0.0), 1.0) if "weight_change" in r else None, alt=True),
+                        _num(r.get(RF.WEIGHT_CHANGE)),
+                        _bar(min(r.get(RF.WEIGHT_CHANGE, 0.0), 1.0) if RF.WEIGHT_CHANGE in r else None, alt=True),
                         _num(r.get("weight_delta_norm")),
                     ]
                     for r in weights

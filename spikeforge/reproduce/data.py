@@ -1,10 +1,12 @@
-"""Datasets that only the reproduction study uses, registered by :func:`ensure_registered`.
+"""Datasets that only the reproduction study uses, listed in :data:`DATASETS` like the built-ins.
 
-* ``mnist1d_static``: MNIST-1D (Greydanus 2020) as a static 40-feature vector. The bundled
-  ``digits`` task is nearly solved by a small conv SNN within two epochs, which leaves little
-  room to see an effect; a dense network reaches only about 60-70% on MNIST-1D. The registry
-  has MNIST-1D only as a 40-step *sequence* (``mnist1d``); this reuses its generator, so the
-  split and the signals are the same.
+The dataset registry collects :data:`DATASETS` together with the built-in modules' on its first
+lookup, so these names work in every command (``spikeforge train`` too), not only in the study.
+
+* ``mnist1d_static`` (built in, :mod:`spikeforge.data.datasets.embedded`): MNIST-1D (Greydanus
+  2020) as a static 40-feature vector. The bundled ``digits`` task is nearly solved by a small
+  conv SNN within two epochs, which leaves little room to see an effect; a dense network reaches
+  only about 60-70% on MNIST-1D.
 * ``random_memorisation``: the memorisation toy of Shen et al.'s official "convergence speed"
   script: ``n`` random inputs (standard normal, ``dim`` features) with random labels, the same
   set for training and testing (the task is to memorise it; only the training loss matters).
@@ -20,20 +22,13 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-__all__ = ["MEMORISATION", "MNIST1D_STATIC", "SIM_EVENTS_HARD", "NoisyFrames", "ensure_registered"]
+from ..data.registry import DatasetInfo
 
-MNIST1D_STATIC = "mnist1d_static"
+__all__ = ["DATASETS", "MEMORISATION", "MNIST1D_STATIC", "SIM_EVENTS_HARD", "NoisyFrames"]
+
+MNIST1D_STATIC = "mnist1d_static"  # a built-in dataset; named here for the study's tasks
 MEMORISATION = "random_memorisation"
 SIM_EVENTS_HARD = "sim_event_digits_hard"
-
-
-def _mnist1d_static(root: str | None, split: str, T: int | None, seed: int = 42) -> TensorDataset:
-    """MNIST-1D signals as static items ``([40] float32, label)``; ``T`` is ignored (direct encoding)."""
-    from ..data.registry import build_dataset
-
-    seq = build_dataset("mnist1d", split, root=None, T=None, seed=seed, window=1)
-    x, y = seq.tensors
-    return TensorDataset(x[..., 0].contiguous(), y)
 
 
 def _random_memorisation(
@@ -84,26 +79,21 @@ def _sim_events_hard(
     return NoisyFrames(base, indices, noise, seed=(0 if split == "train" else 1) + 2 * subset_seed)
 
 
-def ensure_registered() -> None:
-    """Register the study's datasets and models once (a no-op when they exist)."""
-    from ..data.registry import DATASETS, dataset_info, register_dataset
-    from .models import ensure_registered as register_models
-
-    register_models()
-    dataset_info("digits")  # loads the built-in datasets first, so a built-in of the same name would win
-    if MNIST1D_STATIC not in DATASETS:
-        register_dataset(
-            MNIST1D_STATIC, "static", 10, needs_root=False, description="MNIST-1D signals as static 40-vectors"
-        )(_mnist1d_static)
-    if MEMORISATION not in DATASETS:
-        register_dataset(
-            MEMORISATION, "static", 10, needs_root=False, description="random inputs with random labels (memorise)"
-        )(_random_memorisation)
-    if SIM_EVENTS_HARD not in DATASETS:
-        register_dataset(
-            SIM_EVENTS_HARD,
-            "sequence",
-            10,
-            needs_root=False,
-            description="sim_event_digits with fewer training samples and background noise",
-        )(_sim_events_hard)
+DATASETS = (
+    DatasetInfo(
+        MEMORISATION,
+        "static",
+        10,
+        _random_memorisation,
+        needs_root=False,
+        description="random inputs with random labels (memorise)",
+    ),
+    DatasetInfo(
+        SIM_EVENTS_HARD,
+        "sequence",
+        10,
+        _sim_events_hard,
+        needs_root=False,
+        description="sim_event_digits with fewer training samples and background noise",
+    ),
+)

@@ -1,4 +1,7 @@
-"""Small networks that only the reproduction study uses (registered by :func:`ensure_registered`).
+"""Small networks that only the reproduction study uses, registered with the built-in models.
+
+Importing :mod:`spikeforge.models` imports this module, so the names below are in the registry
+for every command (``spikeforge train`` with a config naming one works without the study).
 
 * ``mnist1d_convnet``: a bias-free conv-BN SNN for MNIST-1D as a static 40-vector (claim 1: Shen
   et al.'s static networks are conv-BN nets without bias, in which a learnable IMP is not a
@@ -21,10 +24,11 @@ import torch
 from torch import nn
 
 from ..layers import MultiStep
-from ..models.common import ConvUnit, EncodeOnce, init_conv_kaiming_, make_neurons
-from ..models.vgg import VGG11_48_NEURON
+from ..models.common import EncodeOnce, init_conv_kaiming_, make_neurons
+from ..models.registry import register_model
+from ..models.vgg import VGG11_48_NEURON, tebn_features
 
-__all__ = ["MNIST1D_CONVNET", "NARROW_VGG", "Mnist1dConvSNN", "NarrowVGGLegacy", "ensure_registered"]
+__all__ = ["MNIST1D_CONVNET", "NARROW_VGG", "Mnist1dConvSNN", "NarrowVGGLegacy"]
 
 MNIST1D_CONVNET = "mnist1d_convnet"
 NARROW_VGG = "narrow_vgg_legacy"
@@ -60,7 +64,10 @@ class Mnist1dConvSNN(nn.Module):
 
 
 class NarrowVGGLegacy(nn.Module):
-    """Narrow TET-style VGG (TEBN, legacy LIF) for 16x16 event frames: ``[T, B, 2, 16, 16] -> [T, B, K]``."""
+    """Narrow TET-style VGG (TEBN, legacy LIF) for 16x16 event frames: ``[T, B, 2, 16, 16] -> [T, B, K]``.
+
+    Its parameter list repeats VGG11R48's on purpose: the registry reads it as the model's options.
+    """
 
     def __init__(
         self,
@@ -72,15 +79,10 @@ class NarrowVGGLegacy(nn.Module):
         dropout: float = 0.25,
     ) -> None:
         super().__init__()
-        make_neuron = make_neurons(neuron, VGG11_48_NEURON)
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for i, width in enumerate(widths):
-            layers.append(ConvUnit(channels, width, make_neuron, norm="tebn", T=T, bias=True))
-            if i % 2 == 1:
-                layers.append(MultiStep(nn.AvgPool2d(2)))
-            channels = width
-        self.features = nn.Sequential(*layers)
+        layout: list[tuple[str, int] | str] = []
+        for i, width in enumerate(widths):  # VGG11R48's units, pooled after every second one
+            layout += [("C", width), "P"] if i % 2 else [("C", width)]
+        self.features, channels = tebn_features(layout, in_channels, make_neurons(neuron, VGG11_48_NEURON), T)
         self.classifier = MultiStep(
             OrderedDict(
                 pool=nn.AdaptiveAvgPool2d(4),
@@ -96,38 +98,17 @@ class NarrowVGGLegacy(nn.Module):
         return self.classifier(self.features(x))
 
 
-def ensure_registered() -> None:
-    """Register the study's models once (a no-op when they exist)."""
-    from .. import models as _builtin  # noqa: F401  (the built-in models register first)
-    from ..models.registry import MODELS, register_model
-
-    if MNIST1D_CONVNET not in MODELS:
-
-        @register_model(
-            MNIST1D_CONVNET,
-            description="bias-free conv1d-BN SNN for MNIST-1D as a static 40-vector (reproduction study)",
-            input_shape=(40,),
-            default_neuron=IF_NEURON,
-        )
-        def mnist1d_convnet(
-            num_classes: int = 10, widths: Sequence[int] = (32, 64), neuron: Mapping[str, Any] | None = None
-        ) -> Mnist1dConvSNN:
-            return Mnist1dConvSNN(num_classes, widths, neuron)
-
-    if NARROW_VGG not in MODELS:
-
-        @register_model(
-            NARROW_VGG,
-            description="TET-style VGG (TEBN, legacy LIF) narrowed for 16x16 event frames (reproduction study)",
-            input_shape=(2, 16, 16),
-            default_neuron=VGG11_48_NEURON,
-        )
-        def narrow_vgg_legacy(
-            num_classes: int = 10,
-            in_channels: int = 2,
-            T: int = 8,
-            widths: Sequence[int] = (16, 32, 64, 64),
-            neuron: Mapping[str, Any] | None = None,
-            dropout: float = 0.25,
-        ) -> NarrowVGGLegacy:
-            return NarrowVGGLegacy(num_classes, in_channels, T, widths, neuron, dropout)
+# The classes themselves are the registered builders: the registry reads their signature as the
+# model's options, so there is one parameter list per model.
+register_model(
+    MNIST1D_CONVNET,
+    description="bias-free conv1d-BN SNN for MNIST-1D as a static 40-vector (reproduction study)",
+    input_shape=(40,),
+    default_neuron=IF_NEURON,
+)(Mnist1dConvSNN)
+register_model(
+    NARROW_VGG,
+    description="TET-style VGG (TEBN, legacy LIF) narrowed for 16x16 event frames (reproduction study)",
+    input_shape=(2, 16, 16),
+    default_neuron=VGG11_48_NEURON,
+)(NarrowVGGLegacy)

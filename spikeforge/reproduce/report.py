@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..analysis.jsonio import write_json
 from .stats import Comparison
 
 __all__ = ["ClaimReport", "comparison_row", "markdown_table", "write_claim", "write_summary"]
@@ -126,25 +126,6 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, 
     return "\n".join(lines)
 
 
-def _json_default(v: Any) -> Any:
-    if isinstance(v, Path):
-        return str(v)
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
-
-
-def _clean(obj: Any) -> Any:
-    """NaN/inf -> None, recursively (JSON has no NaN)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj
-
-
 def _write_csv(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -166,7 +147,7 @@ def write_claim(report: ClaimReport, out_dir: Path) -> dict[str, Path]:
     _write_csv(files["table_csv"], report.rows, report.columns)
     _write_csv(files["comparisons_csv"], report.comparisons, COMPARISON_COLUMNS)
     payload = {k: v for k, v in dataclasses.asdict(report).items()}
-    files["table_json"].write_text(json.dumps(_clean(payload), indent=1, default=_json_default))
+    write_json(files["table_json"], payload)
     files["table_md"].write_text(claim_markdown(report, heading="#") + "\n")
     files["comparisons_md"].write_text(markdown_table(report.comparisons, COMPARISON_COLUMNS) + "\n")
     return files
@@ -259,28 +240,24 @@ def write_summary(
     md = out_dir / "summary.md"
     md.write_text("\n".join(lines))
     js = out_dir / "summary.json"
-    js.write_text(
-        json.dumps(
-            _clean(
+    write_json(
+        js,
+        {
+            "command": command,
+            "budget": budget,
+            "wall_seconds": wall_seconds,
+            "claims": [
                 {
-                    "command": command,
-                    "budget": budget,
-                    "wall_seconds": wall_seconds,
-                    "claims": [
-                        {
-                            "number": r.number,
-                            "key": r.key,
-                            "title": r.title,
-                            "verdict": r.verdict,
-                            "sub_verdicts": r.sub_verdicts,
-                            "headroom": r.headroom,
-                            "run_seconds": r.run_seconds,
-                        }
-                        for r in reports
-                    ],
+                    "number": r.number,
+                    "key": r.key,
+                    "title": r.title,
+                    "verdict": r.verdict,
+                    "sub_verdicts": r.sub_verdicts,
+                    "headroom": r.headroom,
+                    "run_seconds": r.run_seconds,
                 }
-            ),
-            indent=1,
-        )
+                for r in reports
+            ],
+        },
     )
     return {"summary_md": md, "summary_json": js}

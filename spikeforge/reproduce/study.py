@@ -10,7 +10,6 @@ Output folder layout::
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sys
@@ -18,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..analysis.jsonio import write_json
 from ..analysis.sweep import run_arms
 from ..errors import UserError
 from .claims import CLAIMS
@@ -92,25 +92,23 @@ def run_study(
         wall_seconds=wall,
         runs=(len(trained), len(results) - len(trained), all_seconds),
     )
-    (out / "study.json").write_text(
-        json.dumps(
-            {
-                "command": cmd,
-                "budget": budget.name,
-                "seeds": list(budget.seeds),
-                "claims": [c.number for c in selected],
-                "jobs": jobs,
-                "threads": threads,
-                "wall_seconds": wall,
-                "training_wall_seconds": t_train,
-                "runs_total": len(results),
-                "runs_trained": len(trained),
-                "runs_reused": len(results) - len(trained),
-                "run_seconds_trained": sum(r.seconds for r in trained),
-                "run_seconds_all": all_seconds,
-            },
-            indent=1,
-        )
+    write_json(
+        out / "study.json",
+        {
+            "command": cmd,
+            "budget": budget.name,
+            "seeds": list(budget.seeds),
+            "claims": [c.number for c in selected],
+            "jobs": jobs,
+            "threads": threads,
+            "wall_seconds": wall,
+            "training_wall_seconds": t_train,
+            "runs_total": len(results),
+            "runs_trained": len(trained),
+            "runs_reused": len(results) - len(trained),
+            "run_seconds_trained": sum(r.seconds for r in trained),
+            "run_seconds_all": all_seconds,
+        },
     )
     if log is not None:
         log(f"[reproduce] done in {wall / 60:.1f} min; summary: {out / 'summary.md'}")

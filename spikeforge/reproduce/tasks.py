@@ -36,6 +36,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from ..analysis.sweep import set_path
 from ..errors import UserError
 from ..models.vgg import VGG11_48_NEURON
 from ..neuron.presets import neuron_preset
@@ -62,6 +63,8 @@ ROUSER_FIG6B_NEURON: dict[str, Any] = {
     "surrogate": {"name": "exponential", "scale": 3.0, "tau": 3.0},
 }
 
+# One full mapping per task, as its YAML file would hold it: these are data tables, read beside the
+# papers' setups, so the sections are spelled out per task (alike in shape) instead of built by a helper.
 TASKS: dict[str, dict[str, Any]] = {
     "digits": {
         "T": 4,
@@ -187,14 +190,6 @@ BUDGETS: dict[str, Budget] = {
 }
 
 
-def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    node = raw
-    for p in parents:
-        node = node.setdefault(p, {})
-    node[leaf] = copy.deepcopy(value)
-
-
 def task_config(task: str, budget: Budget, **changes: Any) -> dict[str, Any]:
     """The raw config of ``task`` under ``budget``, with ``changes`` (dotted keys) applied last.
 
@@ -212,8 +207,6 @@ def task_config(task: str, budget: Budget, **changes: Any) -> dict[str, Any]:
         "checkpoint": False,
         "monitor": False,
     }
-    for key, value in tb.overrides.items():
-        _set(raw, key, value)
-    for key, value in changes.items():
-        _set(raw, key, value)
+    for key, value in [*tb.overrides.items(), *changes.items()]:
+        set_path(raw, key, copy.deepcopy(value))  # a copy: arms must not share (and mutate) one mapping
     return raw

@@ -317,14 +317,14 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
         if cfg.run.plots:
             from .plots import plot_curves
 
-            plot_curves(logger.records, claim.run_dir / "curves.png")
+            plot_curves(logger.records, claim.run_dir / RF.CURVES_PNG)
         if ev and cfg.run.plots:
             from .plots import plot_step_accuracy
 
             plot_step_accuracy(
                 ev["acc_step"],
                 ev["acc_cum"],
-                claim.run_dir / "accuracy_per_step.png",
+                claim.run_dir / RF.STEP_ACCURACY_PNG,
                 f"{cfg.name}: loss {cfg.loss.name}, T={cfg.T}",
             )
     history = logger.records if logger is not None else []

@@ -15,7 +15,8 @@ Every module that reads or writes a run folder goes through this one. A run fold
 Record keys: ``epoch``, ``lr``, ``time_s``, ``train/loss``, ``train/acc``, ``train/samples_per_s``,
 ``test/loss``, ``test/acc``, ``test/acc_step`` (list over time steps), ``test/acc_cum`` and the
 monitor's ``monitor/<layer>/<metric>`` (:func:`monitor_key`, :func:`parse_monitor_key`; a
-layer name may contain dots, never the metric).
+layer name may contain dots, never the metric). The layer ``all`` holds the network's totals; the
+first record also holds ``init_<metric>``, the untrained model's values (:func:`initial_metric`).
 
 The lock is an advisory ``flock`` on ``RUN/lock``: the kernel drops it when its owner dies,
 so a crashed run never leaves the folder stuck; a second writer is refused with one line
@@ -40,10 +41,15 @@ from typing import Any
 from ..errors import RunFolderError
 
 __all__ = [
+    "ALL_LAYERS",
     "BEST",
     "CONFIG",
     "CURVES_PNG",
+    "DEAD_FRACTION",
+    "DEAD_FRACTION_SAMPLE",
     "EPOCH",
+    "FIRING_RATE",
+    "INIT_PREFIX",
     "LAST",
     "LOCK",
     "LR",
@@ -53,22 +59,26 @@ __all__ = [
     "OVERRIDES",
     "RESULT",
     "RUN_FILES",
-    "MetricsFileError",
     "STEP_ACCURACY_PNG",
     "TENSORBOARD",
     "TEST_ACC",
     "TEST_ACC_CUM",
     "TEST_ACC_STEP",
     "TEST_LOSS",
+    "THRESHOLD_MEAN",
     "TIME_S",
     "TRAIN_ACC",
+    "TRAIN_DEAD_FRACTION",
     "TRAIN_LOSS",
     "TRAIN_SAMPLES_PER_S",
+    "WEIGHT_CHANGE",
+    "MetricsFileError",
     "RunLock",
     "append_record",
     "atomic_write_text",
     "clear_run",
     "holds_run",
+    "initial_metric",
     "is_monitor_key",
     "monitor_key",
     "os_error_message",
@@ -113,11 +123,28 @@ TEST_ACC_CUM = "test/acc_cum"
 MONITOR_PREFIX = "monitor/"
 
 
+# The ``<layer>`` and ``<metric>`` parts the monitor writes (spikeforge.monitor: ActivityMonitor's
+# LayerStats fields, TrainingMonitor's train_* keys), named here once for every reader of a run.
+ALL_LAYERS = "all"  # the layer name of the monitor's network-wide totals
+INIT_PREFIX = "init_"  # first record only: the untrained model's value, ``monitor/<layer>/init_<metric>``
+FIRING_RATE = "firing_rate"  # spikes / (neurons * T * samples), test set
+DEAD_FRACTION = "dead_fraction"  # neurons silent for every test sample
+DEAD_FRACTION_SAMPLE = "dead_fraction_sample"  # mean over test samples of the silent fraction (Rouser)
+TRAIN_DEAD_FRACTION = "train_dead_fraction"  # mean over training batches of the silent fraction
+THRESHOLD_MEAN = "threshold_mean"  # mean (learned) threshold of a layer
+WEIGHT_CHANGE = "weight_change"  # ||W - W0|| / ||W0|| of a weight layer
+
+
 def monitor_key(layer: str, metric: str) -> str:
     """The record key of a monitored ``metric`` of ``layer``: ``monitor/<layer>/<metric>``."""
     if "/" in metric:
         raise ValueError(f"a monitor metric name cannot contain '/': {metric!r}")
     return f"{MONITOR_PREFIX}{layer}/{metric}"
+
+
+def initial_metric(metric: str) -> str:
+    """The name under which the untrained model's value of ``metric`` is logged: ``init_<metric>``."""
+    return INIT_PREFIX + metric
 
 
 def is_monitor_key(key: str) -> bool:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ...analysis.sweep import Arm, ArmResult
-from ..plots import COLORS, band, new_figure, save
+from ..plots import COLORS, band, label_axes, new_figure, save
 from ..report import ClaimReport, comparison_row
 from ..stats import combine, compare, summarize
 from ..tasks import Budget
@@ -86,7 +87,7 @@ def _used(results: Mapping[str, ArmResult], budget: Budget) -> float:
 
 def analyze_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> ClaimReport:
     """Claim 3: TET-S vs TET."""
-    rows, finals = _table(results, budget)
+    _, finals = _table(results, budget)
     comparisons, verdicts = [], []
     for imp in (False, True):
         tet_s, tet = finals[("tet_s", imp)], finals[("tet", imp)]
@@ -99,7 +100,12 @@ def analyze_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path
         finals[("tet_s", False)], finals[("tet", False)], margin=MARGIN, chance=CHANCE, ceiling=1.0, paired=True
     )
     comparisons.append(comparison_row("TET-S vs TET (does it beat it?)", "final test acc (%)", sup, 100))
-    return ClaimReport(
+    # Claims 3 and 4 fill the same ClaimReport fields with their own texts (as every claim does); what
+    # they share beyond that (arms, table, figure, headroom) is in _report.
+    return _report(
+        results,
+        budget,
+        out_dir,
         key=KEY_TETS,
         number=3,
         title=TITLE_TETS,
@@ -107,27 +113,20 @@ def analyze_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path
             "TET with label smoothing (TET-S) resolves the conflict between TET's objective and its regulariser "
             "(Shen et al. 2024, abstract); it is used for their CIFAR10-DVS / N-Caltech101 results."
         ),
-        setup=_setup(budget),
         rule=(
             "Non-inferiority of TET-S vs TET on final accuracy, without and with IMP (holds if d - 2 SE > "
             f"-{100 * MARGIN:g} pp; does not hold if d < -{100 * MARGIN:g} pp and d + 2 SE < 0); combined as in "
             "claim 1. The superiority row (does TET-S beat TET?) is reported but not part of the verdict."
         ),
         verdict=combine(verdicts),
-        columns=COLUMNS,
-        rows=rows,
         comparisons=comparisons,
         sub_verdicts={"TET-S beats TET (superiority, no IMP)": sup.verdict},
-        figures=[_plot(results, budget, out_dir / "event_losses.png")],
-        run_seconds=_used(results, budget),
-        headroom=_headroom(finals),
-        figure_caption=CAPTION,
     )
 
 
 def analyze_imp_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> ClaimReport:
     """Claim 4: IMP + TET-S vs TET."""
-    rows, finals = _table(results, budget)
+    _, finals = _table(results, budget)
     main = compare(
         finals[("tet_s", True)], finals[("tet", False)], margin=MARGIN, chance=CHANCE, ceiling=1.0, paired=True
     )
@@ -138,7 +137,10 @@ def analyze_imp_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: 
         comparison_row("IMP + TET-S vs TET", "final test acc (%)", main, 100),
         comparison_row("IMP + TET vs TET (IMP alone)", "final test acc (%)", imp_only, 100),
     ]
-    return ClaimReport(
+    return _report(
+        results,
+        budget,
+        out_dir,
         key=KEY_IMP_TETS,
         number=4,
         title=TITLE_IMP_TETS,
@@ -146,21 +148,30 @@ def analyze_imp_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: 
             "The paper's neuromorphic recipe, a learnable IMP with the TET-S loss, improves on the TET baseline "
             "(Shen et al. 2024: SOTA 87.80% on CIFAR10-DVS, 87.86% on N-Caltech101)."
         ),
-        setup=_setup(budget),
         rule=(
             "Superiority of IMP + TET-S over TET on final accuracy (holds if d - 2 SE > 0; does not hold if "
             f"d + 2 SE < {100 * MARGIN:g} pp). The IMP-alone row separates the IMP's share and is not part of the "
             "verdict."
         ),
         verdict=main.verdict,
-        columns=COLUMNS,
-        rows=rows,
         comparisons=comparisons,
         sub_verdicts={"IMP alone (IMP + TET vs TET)": imp_only.verdict},
+    )
+
+
+def _report(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path, **claim: Any) -> ClaimReport:
+    """A :class:`ClaimReport` of claim 3 or 4: both use the same four arms, table, figure and headroom;
+    ``claim`` gives the rest (key, number, title, statement, rule, verdict, comparisons, sub-verdicts)."""
+    rows, finals = _table(results, budget)
+    return ClaimReport(
+        setup=_setup(budget),
+        columns=COLUMNS,
+        rows=rows,
         figures=[_plot(results, budget, out_dir / "event_losses.png")],
         run_seconds=_used(results, budget),
         headroom=_headroom(finals),
         figure_caption=CAPTION,
+        **claim,
     )
 
 
@@ -179,11 +190,9 @@ def _plot(results: Mapping[str, ArmResult], budget: Budget, path: Path) -> Path:
         runs = results_for(results, _arms(budget, loss, imp))
         band(ax, [r.curve() for r in runs], scale=100, color=COLORS[i], label=_label(loss, imp))
     steps = budget.tasks["event_hard"].steps
-    ax.set_xlabel(f"epoch ({steps} steps each)" if steps else "epoch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("event_hard: test acc. (mean ± std)", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    xlabel = f"epoch ({steps} steps each)" if steps else "epoch"
+    title = "event_hard: test acc. (mean ± std)"
+    label_axes(ax, xlabel, "test accuracy (%)", title, legend_loc="lower right", legend_size=8)
     ax = axes[0, 1]
     lowest = 100.0
     for i, (loss, imp) in enumerate(ARMS):

@@ -35,9 +35,19 @@ from typing import Any
 import numpy as np
 
 from ...analysis.sweep import Arm, ArmResult
-from ..plots import COLORS, new_figure, save
+from ...analysis.threshold_grid import layer_names
+from ...train.runfolder import (
+    DEAD_FRACTION,
+    DEAD_FRACTION_SAMPLE,
+    EPOCH,
+    TEST_ACC,
+    THRESHOLD_MEAN,
+    initial_metric,
+    monitor_key,
+)
+from ..plots import COLORS, aligned, band, label_axes, new_figure, save
 from ..report import ClaimReport, comparison_row
-from ..stats import combine, compare, conjunction, summarize
+from ..stats import combine, compare, conjunction, last_finite, summarize
 from ..tasks import Budget, task_config
 from .common import CHANCE, final_accs, results_for, total_seconds
 
@@ -49,7 +59,7 @@ MODES: dict[str, float | None] = {"fixed": None, "learned lr 1e-2": 1e-2, "learn
 SHORT = {"fixed": "fixed", "learned lr 1e-2": "lr1e-2", "learned lr 1e-3": "lr1e-3"}
 ACC_MARGIN = 0.003
 DEAD_MARGIN = 0.02
-DEAD = "dead_fraction_sample"
+DEAD = DEAD_FRACTION_SAMPLE
 
 
 def threshold_neuron(neuron: Mapping[str, Any], init: float, learned: bool) -> dict[str, Any]:
@@ -84,39 +94,34 @@ def arms(budget: Budget) -> list[Arm]:
 
 def neuron_layers(history: Sequence[dict[str, Any]]) -> list[str]:
     """Neuron layers with a per-sample dead fraction in the records, in model order (``all`` excluded)."""
-    names: list[str] = []
-    suffix = f"/{DEAD}"
-    for rec in history:
-        for key in rec:
-            if key.startswith("monitor/") and key.endswith(suffix):
-                layer = key[len("monitor/") : -len(suffix)]
-                if layer != "all" and "/" not in layer and layer not in names:
-                    names.append(layer)
-    return names
+    return layer_names(history, DEAD)
 
 
 def _final(run: ArmResult, key: str) -> float:
-    for rec in reversed(run.history):
-        v = rec.get(key)
-        if isinstance(v, int | float) and math.isfinite(v):
-            return float(v)
-    return math.nan
+    """The last finite value of record key ``key`` (NaN if none)."""
+    return last_finite(run.curve(key))
 
 
 def dead_curve(run: ArmResult, layer: str, metric: str = DEAD) -> tuple[list[int], list[float]]:
     """``(epochs, dead fraction)`` of ``layer``, from epoch 0 (before training) to the last evaluation."""
     epochs, values = [], []
     if run.history:
-        v0 = run.history[0].get(f"monitor/{layer}/init_{metric}")
+        v0 = run.history[0].get(monitor_key(layer, initial_metric(metric)))
         if isinstance(v0, int | float):
             epochs.append(0)
             values.append(float(v0))
     for rec in run.history:
-        v = rec.get(f"monitor/{layer}/{metric}")
+        v = rec.get(monitor_key(layer, metric))
         if isinstance(v, int | float):
-            epochs.append(int(rec["epoch"]))
+            epochs.append(int(rec[EPOCH]))
             values.append(float(v))
     return epochs, values
+
+
+def _evaluated(run: ArmResult, key: str) -> tuple[list[int], list[float]]:
+    """``(epochs, values)`` of the records that hold ``key``."""
+    recs = [r for r in run.history if key in r]
+    return [int(r[EPOCH]) for r in recs], [float(r[key]) for r in recs]
 
 
 def _per_layer(
@@ -130,7 +135,7 @@ def _per_layer(
             if first:
                 out[m][la] = [(dead_curve(r, la, metric)[1] or [math.nan])[0] for r in rs]
             else:
-                out[m][la] = [_final(r, f"monitor/{la}/{metric}") for r in rs]
+                out[m][la] = [_final(r, monitor_key(la, metric)) for r in rs]
     return out
 
 
@@ -147,11 +152,11 @@ def analyze(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> 
 
         dead = _per_layer(runs, layers, DEAD)
         dead0 = _per_layer(runs, layers, DEAD, first=True)
-        dead_set = _per_layer(runs, layers, "dead_fraction")
+        dead_set = _per_layer(runs, layers, DEAD_FRACTION)
         for m, rs in runs.items():
             learned = MODES[m] is not None
             th = (
-                [float(np.mean([_final(r, f"monitor/{la}/threshold_mean") for la in layers])) for r in rs]
+                [float(np.mean([_final(r, monitor_key(la, THRESHOLD_MEAN)) for la in layers])) for r in rs]
                 if learned
                 else []
             )
@@ -189,6 +194,8 @@ def analyze(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> 
         )
         figures.append(_plot(runs, layers, init, out_dir / f"thresholds_th{init:g}.png"))
     sub = {"rescue (higher accuracy)": combine(rescue_v), "fewer dead neurons per sample": combine(dead_v)}
+    # Every claim fills the same ClaimReport fields with its own texts and numbers: alike in shape
+    # between the claim modules, with no logic in common to share.
     return ClaimReport(
         key=KEY,
         number=NUMBER,
@@ -251,31 +258,13 @@ def _plot(runs: Mapping[str, list[ArmResult]], layers: Sequence[str], init: floa
             curves = [dead_curve(r, la) for r in rs]
             if not curves or not curves[0][0]:
                 continue
-            n = min(len(c[1]) for c in curves)
-            x = np.asarray(curves[0][0][:n])
-            arr = 100 * np.asarray([c[1][:n] for c in curves])
-            mean = arr.mean(axis=0)
-            std = arr.std(axis=0, ddof=1) if len(arr) > 1 else np.zeros_like(mean)
-            ax.plot(x, mean, marker="o", markersize=3, color=COLORS[i], label=mode)
-            ax.fill_between(x, mean - std, mean + std, color=COLORS[i], alpha=0.18, linewidth=0)
-        ax.set_xlabel("epoch (0 = before training)")
-        ax.set_ylabel("dead neurons per sample (%)")
-        ax.set_title(f"{la}{' (output)' if col == len(layers) - 1 else ''}", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+            x, values = aligned(curves)
+            band(ax, values, x=x, scale=100, color=COLORS[i], label=mode, markersize=3)
+        title = f"{la}{' (output)' if col == len(layers) - 1 else ''}"
+        label_axes(ax, "epoch (0 = before training)", "dead neurons per sample (%)", title)
     ax = axes[0, len(layers)]
     for i, (mode, rs) in enumerate(runs.items()):
-        curves = [[(int(r["epoch"]), float(r["test/acc"])) for r in run.history if "test/acc" in r] for run in rs]
-        n = min(len(c) for c in curves)
-        x = [e for e, _ in curves[0][:n]]
-        arr = 100 * np.asarray([[v for _, v in c[:n]] for c in curves])
-        mean = arr.mean(axis=0)
-        std = arr.std(axis=0, ddof=1) if len(arr) > 1 else np.zeros_like(mean)
-        ax.plot(x, mean, marker="o", markersize=3, color=COLORS[i], label=mode)
-        ax.fill_between(x, mean - std, mean + std, color=COLORS[i], alpha=0.18, linewidth=0)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"test accuracy, Th init {init:g}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+        x, values = aligned([_evaluated(run, TEST_ACC) for run in rs])
+        band(ax, values, x=x, scale=100, color=COLORS[i], label=mode, markersize=3)
+    label_axes(ax, "epoch", "test accuracy (%)", f"test accuracy, Th init {init:g}")
     return save(fig, path)
