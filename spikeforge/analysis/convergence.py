@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UserError
 from ..train import runfolder as RF
 from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
 from .jsonio import write_json
@@ -162,9 +163,9 @@ def run_convergence(
 
     unknown = [loss for loss in losses if loss not in REGISTERED]
     if unknown:
-        raise ValueError(f"unknown loss {unknown}; choose from {sorted(REGISTERED)}")
+        raise UserError(f"unknown loss {unknown}; choose from {sorted(REGISTERED)}")
     if not Ts or min(Ts) < 1:
-        raise ValueError(f"--T must be positive integers, got {list(Ts)}")
+        raise UserError(f"--T must be positive integers, got {list(Ts)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

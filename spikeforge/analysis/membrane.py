@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import UserError
 from ..neuron.factory import build_neuron
 from .plots import heatmap, new_figure, save_figure
 
@@ -56,7 +57,7 @@ def simulate(
     """
     cfg = dict(neuron or {"type": "if", "v_reset": None})
     if "imp" in cfg:
-        raise ValueError("simulate(): the IMP comes from the grid; remove 'imp' from the neuron config")
+        raise UserError("simulate(): the IMP comes from the grid; remove 'imp' from the neuron config")
     imps = torch.as_tensor(imps, dtype=torch.float64).flatten()
     intensities = torch.as_tensor(intensities, dtype=torch.float64).flatten()
     n_i, n_j = imps.numel(), intensities.numel()

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import UserError
 from ..neuron.factory import build_neuron
 from ..neuron.nodes import BaseNode
 from .plots import new_figure, save_figure
@@ -118,7 +119,7 @@ def run_overhead(
     """
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
-        raise ValueError(f"unknown overhead variants {unknown}; choose from {list(VARIANTS)}")
+        raise UserError(f"unknown overhead variants {unknown}; choose from {list(VARIANTS)}")
     variants = ["baseline", *[v for v in variants if v != "baseline"]]
     neurons = tuple(neurons or (QUICK_NEURONS if quick else FULL_NEURONS))
     steps = tuple(steps or (QUICK_STEPS if quick else FULL_STEPS))
@@ -126,7 +127,12 @@ def run_overhead(
     cfg = dict(neuron or {"type": "if"})
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
+        raise UserError("device 'cuda' requested but CUDA is not available")
+    try:  # the user's neuron mapping and backend, checked once on one step of one neuron before any timing
+        with torch.no_grad():
+            build_neuron(cfg, feature_shape=(1,), backend=backend).to(dev)(torch.zeros(1, 1, 1, device=dev))
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"neuron: {exc}") from None
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

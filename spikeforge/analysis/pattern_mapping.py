@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UserError
 from ..neuron.nodes import BaseNode, IFNode
 from ..neuron.reference import multistep
 from .plots import new_figure, save_figure
@@ -70,7 +71,7 @@ def pattern_grid(imp: str | float) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.linspace(-1, 1, 9, dtype=torch.float64), torch.linspace(0, 1, 9, dtype=torch.float64)
     if isinstance(imp, int | float) and not isinstance(imp, bool):
         return torch.tensor([float(imp)], dtype=torch.float64), torch.linspace(0, 1, 17, dtype=torch.float64)
-    raise ValueError(f"pattern grid must be 'zero', 'sweep' or a number, got {imp!r}")
+    raise UserError(f"pattern grid must be 'zero', 'sweep' or a number, got {imp!r}")
 
 
 @torch.no_grad()
@@ -96,7 +97,7 @@ def mapping_matrix(
     imps = torch.as_tensor(imps, dtype=dtype).flatten()
     weights = torch.as_tensor(weights, dtype=dtype).flatten()
     if imps.numel() == 0 or weights.numel() == 0:
-        raise ValueError("mapping_matrix needs at least one IMP and one weight")
+        raise UserError("mapping_matrix needs at least one IMP and one weight")
     patterns = input_patterns(T, dtype)  # [P, T]
     P = patterns.shape[0]
     dyn = IFNode(v_reset=None, v_threshold=v_threshold).dynamics()
@@ -134,7 +135,7 @@ def imps_from_state_dict(state: Any) -> torch.Tensor:
 
     walk(state)
     if not found:
-        raise ValueError("no learned IMP ('<layer>.imp') in this state dict; was the model trained with imp='learn'?")
+        raise UserError("no learned IMP ('<layer>.imp') in this state dict; was the model trained with imp='learn'?")
     return torch.cat(found)
 
 
@@ -146,7 +147,7 @@ def imps_from_model(model: nn.Module) -> torch.Tensor:
         if isinstance(m, BaseNode) and m.learn_imp and m.is_materialized()
     ]
     if not values:
-        raise ValueError("the model has no materialised learnable IMP (imp='learn')")
+        raise UserError("the model has no materialised learnable IMP (imp='learn')")
     return torch.cat(values)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..errors import UserError
 from ..train.runfolder import (
     ALL_LAYERS,
     DEAD_FRACTION,
@@ -189,7 +190,7 @@ def plot_layer_curves(
     """
     series = layer_series(records, metric, x_key)
     if not series:
-        raise ValueError(f"no '<layer>/{metric}' values with an '{x_key}' in the {len(records)} records")
+        raise UserError(f"no '<layer>/{metric}' values with an '{x_key}' in the {len(records)} records")
     if percent is None:
         percent = metric.endswith(("_fraction", "_rate"))
     scale = 100.0 if percent else 1.0

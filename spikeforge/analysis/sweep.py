@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import UserError
 from ..train.runfolder import CONFIG, RESULT, TEST_ACC, read_metrics, read_result, write_result
 from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
 
@@ -82,7 +83,7 @@ def set_threads(threads: int | None) -> None:
         import torch
 
         if threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {threads}")
+            raise UserError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(int(threads))
 
 
@@ -266,7 +267,7 @@ def run_arms(
     for arm in arms:
         d = arm_dir(runs_dir, arm)
         if by_name.setdefault(arm.name, d) != d:
-            raise ValueError(f"two different configs share the arm name {arm.name!r}")
+            raise UserError(f"two different configs share the arm name {arm.name!r}")
         unique.setdefault(d, arm)
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))

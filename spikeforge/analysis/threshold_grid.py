@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UserError
 from ..neuron.presets import neuron_preset
 from ..train import runfolder as RF
 from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
@@ -147,9 +148,9 @@ def run_threshold_grid(
     """
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
-        raise ValueError(f"modes must be a subset of {list(MODES)}, got {list(modes)}")
+        raise UserError(f"modes must be a subset of {list(MODES)}, got {list(modes)}")
     if not inits or any(not math.isfinite(v) for v in inits):
-        raise ValueError(f"--inits must be finite numbers, got {list(inits)}")
+        raise UserError(f"--inits must be finite numbers, got {list(inits)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

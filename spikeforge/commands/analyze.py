@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from ..errors import MissingFileError, SpikeForgeError, UserError
+
 __all__ = ["add_analyze_parser", "run_analyze"]
 
 DEFAULT_OUT = Path("runs") / "analyze"
@@ -166,18 +168,18 @@ def _pattern_mapping(args: argparse.Namespace) -> dict[str, Any]:
         elif spec.endswith((".pt", ".pth")):
             path = Path(spec)
             if not path.is_file():
-                raise FileNotFoundError(f"--imp {spec}: no such checkpoint file")
+                raise MissingFileError(f"--imp {spec}: no such checkpoint file")
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as e:  # torch raises several types for unreadable / non-tensor files
-                raise ValueError(f"--imp {spec}: cannot read the checkpoint ({type(e).__name__}: {e})") from None
+                raise UserError(f"--imp {spec}: cannot read the checkpoint ({type(e).__name__}: {e})") from None
             imp = imps_from_state_dict(state)
             label = path.stem
         else:
             try:
                 imp = float(spec)
             except ValueError:
-                raise ValueError(f"--imp must be 'zero', 'sweep', a number or a .pt checkpoint, got {spec!r}") from None
+                raise UserError(f"--imp must be 'zero', 'sweep', a number or a .pt checkpoint, got {spec!r}") from None
         res = run_pattern_mapping(
             args.out,
             imp,
@@ -248,12 +250,12 @@ def _layer_curves(args: argparse.Namespace) -> dict[str, Any]:
 
     path = args.metrics / METRICS if args.metrics.is_dir() else args.metrics
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no metrics file")
+        raise MissingFileError(f"{path}: no metrics file")
     records = with_epoch0(load_metrics_jsonl(path))  # monitored runs: epoch 0 = before training
     out = args.out or path.parent / "plots"
     metrics = args.metric or [m for m in LAYER_METRICS if layer_series(records, m)]
     if not metrics:
-        raise ValueError(
+        raise UserError(
             f"{path}: no per-layer dead_fraction / firing_rate / weight_change keys; name one with --metric"
         )
     written = {}
@@ -341,7 +343,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     """
     try:
         _RUNNERS[args.analysis](args)
-    except (ValueError, FileNotFoundError) as e:
+    except SpikeForgeError as e:  # the user's faults only; anything else is a bug and keeps its traceback
         if getattr(args, "debug", False):
             raise
         print(f"spikeforge analyze {args.analysis}: error: {e}", file=sys.stderr)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import SpikeForgeError
+
 __all__ = ["add_report_parser", "run_report"]
 
 
@@ -27,7 +29,7 @@ def run_report(args: argparse.Namespace) -> int:
 
     try:
         path = build_report(args.run_dir, args.out)
-    except (ValueError, FileNotFoundError) as e:
+    except SpikeForgeError as e:  # the user's faults only; anything else is a bug and keeps its traceback
         if getattr(args, "debug", False):
             raise
         print(f"spikeforge report: error: {e}", file=sys.stderr)

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import MissingFileError
 from ..train import runfolder as RF
 
 __all__ = ["Analysis", "RunData", "collect_run", "monitor_tables"]
@@ -206,10 +207,10 @@ def collect_run(run_dir: str | Path) -> RunData:
     """Read a run folder (see :class:`RunData`); raises ``FileNotFoundError`` if it is not one."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"no such run folder: {run_dir}")
+        raise MissingFileError(f"no such run folder: {run_dir}")
     config_path = run_dir / RF.CONFIG
     if not config_path.is_file() and not (run_dir / RF.METRICS).is_file():
-        raise FileNotFoundError(f"{run_dir}: no {RF.CONFIG} or {RF.METRICS} (is it a run folder?)")
+        raise MissingFileError(f"{run_dir}: no {RF.CONFIG} or {RF.METRICS} (is it a run folder?)")
     config_text = config_path.read_text() if config_path.is_file() else ""
     try:
         config = yaml.safe_load(config_text) or {}

@@ -56,7 +56,7 @@ def run_study(
         jobs = min(2, os.cpu_count() or 1)
     if isinstance(budget, str):
         if budget not in BUDGETS:
-            raise ValueError(f"unknown budget {budget!r}; choose one of {sorted(BUDGETS)}")
+            raise UserError(f"unknown budget {budget!r}; choose one of {sorted(BUDGETS)}")
         budget = BUDGETS[budget]
     unknown = sorted(set(claims) - set(CLAIMS))
     if unknown:

@@ -196,7 +196,7 @@ def task_config(task: str, budget: Budget, **changes: Any) -> dict[str, Any]:
     Example: ``task_config("digits", BUDGETS["quick"], T=2, seed=1, **{"neuron.imp": "learn"})``.
     """
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASKS)}")
+        raise UserError(f"unknown task {task!r}; choose one of {sorted(TASKS)}")
     tb = budget.tasks[task]
     raw = copy.deepcopy(TASKS[task])
     raw["epochs"] = tb.epochs
