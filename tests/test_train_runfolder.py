@@ -105,3 +105,14 @@ def test_runtime_helpers():
     with torch_settings(threads=1, deterministic=True):
         assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
     assert torch.get_num_threads() == before and not torch.are_deterministic_algorithms_enabled()
+
+
+def test_result_keys_are_the_run_result_fields():
+    """result.json is RunResult less its history: its readers' key names must be those fields."""
+    import dataclasses
+
+    from spikeforge.train.engine import RunResult
+
+    fields = {f.name for f in dataclasses.fields(RunResult)} - {"history"}
+    keys = {RF.RESULT_TEST_ACC, RF.RESULT_BEST_ACC, RF.RESULT_ACC_PER_STEP, RF.RESULT_ACC_CUMULATIVE, RF.RESULT_SECONDS}
+    assert keys <= fields

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from ..train import runfolder as RF
 from ..train.runfolder import CONFIG, RESULT, TEST_ACC, read_metrics, read_result, write_result
 from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
 
@@ -120,12 +121,12 @@ def train_run(raw: dict[str, Any], run_dir: Path, *, keep_plots: bool = False) -
     except TrainingDiverged as exc:
         accs = [r[TEST_ACC] for r in read_metrics(run_dir) if TEST_ACC in r]
         summary = {
-            "diverged": True,
+            RF.RESULT_DIVERGED: True,
             "message": str(exc),
-            "test_acc": accs[-1] if accs else math.nan,
-            "best_acc": max(accs) if accs else math.nan,
-            "acc_per_step": [],
-            "seconds": time.time() - t0,
+            RF.RESULT_TEST_ACC: accs[-1] if accs else math.nan,
+            RF.RESULT_BEST_ACC: max(accs) if accs else math.nan,
+            RF.RESULT_ACC_PER_STEP: [],
+            RF.RESULT_SECONDS: time.time() - t0,
         }
         write_result(run_dir, summary)
     return time.time() - t0
@@ -199,12 +200,12 @@ def load_result(run_dir: Path, name: str, reused: bool = True) -> ArmResult | No
     return ArmResult(
         name=name,
         run_dir=Path(run_dir),
-        test_acc=float(res.get("test_acc", math.nan)),
-        best_acc=float(res.get("best_acc", math.nan)),
-        acc_per_step=list(res.get("acc_per_step", [])),
+        test_acc=float(res.get(RF.RESULT_TEST_ACC, math.nan)),
+        best_acc=float(res.get(RF.RESULT_BEST_ACC, math.nan)),
+        acc_per_step=list(res.get(RF.RESULT_ACC_PER_STEP, [])),
         history=read_metrics(run_dir),
-        seconds=float(res.get("seconds", math.nan)),
-        diverged=bool(res.get("diverged", False)),
+        seconds=float(res.get(RF.RESULT_SECONDS, math.nan)),
+        diverged=bool(res.get(RF.RESULT_DIVERGED, False)),
         reused=reused,
     )
 

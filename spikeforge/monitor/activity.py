@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from ..neuron.nodes import BaseNode
+from ..train import runfolder as RF
 from ..train.distributed import all_reduce, backend_device, is_initialized
 
 __all__ = ["ActivityMonitor", "LayerActivity", "ParamStats", "WeightChangeTracker", "unwrap_model"]
@@ -134,9 +135,9 @@ class LayerActivity:
     def flat(self) -> dict[str, float]:
         """``{"<name>/firing_rate": ..., "<name>/v_mean": ..., "<name>/imp_std": ...}`` (JSON-friendly)."""
         out: dict[str, float] = {
-            f"{self.name}/firing_rate": self.firing_rate,
-            f"{self.name}/dead_fraction": self.dead_fraction,
-            f"{self.name}/dead_fraction_sample": self.dead_fraction_sample,
+            f"{self.name}/{RF.FIRING_RATE}": self.firing_rate,
+            f"{self.name}/{RF.DEAD_FRACTION}": self.dead_fraction,
+            f"{self.name}/{RF.DEAD_FRACTION_SAMPLE}": self.dead_fraction_sample,
             f"{self.name}/dead_fraction_batch": self.dead_fraction_batch,
             f"{self.name}/saturated_fraction_sample": self.saturated_fraction_sample,
             f"{self.name}/num_dead": float(self.num_dead),
@@ -400,10 +401,10 @@ class ActivityMonitor:
         if layers:
             neurons = sum(la.num_neurons for la in layers)
             neuron_steps = sum(la.num_neurons * self._steps_samples[la.name] for la in layers)
-            out["all/firing_rate"] = sum(la.total_spikes for la in layers) / neuron_steps
-            out["all/dead_fraction"] = sum(la.num_dead for la in layers) / neurons
-            for key in ("dead_fraction_sample", "dead_fraction_batch", "saturated_fraction_sample"):
-                out[f"all/{key}"] = sum(getattr(la, key) * la.num_neurons for la in layers) / neurons
+            out[f"{RF.ALL_LAYERS}/{RF.FIRING_RATE}"] = sum(la.total_spikes for la in layers) / neuron_steps
+            out[f"{RF.ALL_LAYERS}/{RF.DEAD_FRACTION}"] = sum(la.num_dead for la in layers) / neurons
+            for key in (RF.DEAD_FRACTION_SAMPLE, "dead_fraction_batch", "saturated_fraction_sample"):
+                out[f"{RF.ALL_LAYERS}/{key}"] = sum(getattr(la, key) * la.num_neurons for la in layers) / neurons
         return out
 
 
@@ -446,7 +447,7 @@ class WeightChangeTracker:
             delta = torch.linalg.vector_norm(w.detach().double() - w0.double()).item()
             ref = torch.linalg.vector_norm(w0.double()).item()
             if ref > 0:  # a zero-initialised weight has no relative change; its delta norm is still given
-                out[f"{name}/weight_change"] = delta / ref
+                out[f"{name}/{RF.WEIGHT_CHANGE}"] = delta / ref
             out[f"{name}/weight_delta_norm"] = delta
         return out
 

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..neuron.nodes import BaseNode
+from ..train import runfolder as RF
 from ..train.distributed import all_reduce, backend_device, is_initialized
 from .activity import ActivityMonitor, WeightChangeTracker
 
@@ -129,7 +130,7 @@ class BatchActivity:
             rows = _all_reduce_rows(rows, names, device)
         out: dict[str, float] = {}
         for n, (dead, calls, spikes, elements, neurons, silent, samples) in zip(names, rows.tolist()):
-            out[f"{n}/train_dead_fraction"] = dead / (calls * neurons) if calls else 0.0
+            out[f"{n}/{RF.TRAIN_DEAD_FRACTION}"] = dead / (calls * neurons) if calls else 0.0
             out[f"{n}/train_dead_fraction_sample"] = silent / (samples * neurons) if samples else 0.0
             out[f"{n}/train_firing_rate"] = spikes / elements if elements else 0.0
         if names:
@@ -138,9 +139,9 @@ class BatchActivity:
             dead_per_batch = sum(r[0] / r[1] for r in table if r[1])
             dead_per_sample = sum(r[5] / r[6] for r in table if r[6])
             _, _, spikes, elements, neurons, _, _ = rows.sum(0).tolist()
-            out["all/train_dead_fraction"] = dead_per_batch / neurons if neurons else 0.0
-            out["all/train_dead_fraction_sample"] = dead_per_sample / neurons if neurons else 0.0
-            out["all/train_firing_rate"] = spikes / elements if elements else 0.0
+            out[f"{RF.ALL_LAYERS}/{RF.TRAIN_DEAD_FRACTION}"] = dead_per_batch / neurons if neurons else 0.0
+            out[f"{RF.ALL_LAYERS}/train_dead_fraction_sample"] = dead_per_sample / neurons if neurons else 0.0
+            out[f"{RF.ALL_LAYERS}/train_firing_rate"] = spikes / elements if elements else 0.0
         return out
 
 
@@ -212,7 +213,7 @@ class TrainingMonitor:
         out = {}
         for key, value in self.activity.compute().items():
             layer, _, metric = key.rpartition("/")
-            out[f"{layer}/init_{metric}"] = value
+            out[f"{layer}/{RF.initial_metric(metric)}"] = value
         self.activity.reset()
         return out
 

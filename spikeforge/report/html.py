@@ -219,9 +219,9 @@ def _optim_summary(optim: dict[str, Any]) -> str:
 
 def _kpis(run: RunData) -> str:
     res, last = run.result, next((r for r in reversed(run.records) if RF.TEST_ACC in r), {})
-    final = res.get("test_acc", last.get(RF.TEST_ACC))
-    best = res.get("best_acc", max((r[RF.TEST_ACC] for r in run.records if RF.TEST_ACC in r), default=None))
-    steps = res.get("acc_per_step") or last.get(RF.TEST_ACC_STEP) or []
+    final = res.get(RF.RESULT_TEST_ACC, last.get(RF.TEST_ACC))
+    best = res.get(RF.RESULT_BEST_ACC, max((r[RF.TEST_ACC] for r in run.records if RF.TEST_ACC in r), default=None))
+    steps = res.get(RF.RESULT_ACC_PER_STEP) or last.get(RF.TEST_ACC_STEP) or []
     epochs_done = max((r.get(RF.EPOCH, 0) for r in run.records), default=0)
     epochs_cfg = run.config.get("epochs")
     cards = [
@@ -231,8 +231,8 @@ def _kpis(run: RunData) -> str:
     if steps:
         cards.append(("first → last step", f"{_pct(steps[0], 1)} → {_pct(steps[-1], 1)}", "accuracy of one step alone"))
     cards.append(("epochs", f"{epochs_done}" + (f" / {epochs_cfg}" if epochs_cfg else ""), ""))
-    if isinstance(res.get("seconds"), int | float):
-        cards.append(("training time", _duration(res["seconds"]), ""))
+    if isinstance(res.get(RF.RESULT_SECONDS), int | float):
+        cards.append(("training time", _duration(res[RF.RESULT_SECONDS]), ""))
     mon = run.monitor_record
     rate, per_sample = (RF.monitor_key(RF.ALL_LAYERS, m) for m in (RF.FIRING_RATE, RF.DEAD_FRACTION_SAMPLE))
     if rate in mon:
@@ -281,8 +281,8 @@ def _curves_section(run: RunData) -> str:
 
 def _steps_section(run: RunData) -> str:
     last = next((r for r in reversed(run.records) if RF.TEST_ACC_STEP in r), {})
-    steps = run.result.get("acc_per_step") or last.get(RF.TEST_ACC_STEP)
-    cums = run.result.get("acc_cumulative") or last.get(RF.TEST_ACC_CUM)
+    steps = run.result.get(RF.RESULT_ACC_PER_STEP) or last.get(RF.TEST_ACC_STEP)
+    cums = run.result.get(RF.RESULT_ACC_CUMULATIVE) or last.get(RF.TEST_ACC_CUM)
     if not steps:
         return ""
     rows = []

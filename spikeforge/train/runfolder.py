@@ -58,6 +58,12 @@ __all__ = [
     "MONITOR_PREFIX",
     "OVERRIDES",
     "RESULT",
+    "RESULT_ACC_CUMULATIVE",
+    "RESULT_ACC_PER_STEP",
+    "RESULT_BEST_ACC",
+    "RESULT_DIVERGED",
+    "RESULT_SECONDS",
+    "RESULT_TEST_ACC",
     "RUN_FILES",
     "STEP_ACCURACY_PNG",
     "TENSORBOARD",
@@ -121,6 +127,16 @@ TEST_ACC = "test/acc"
 TEST_ACC_STEP = "test/acc_step"
 TEST_ACC_CUM = "test/acc_cum"
 MONITOR_PREFIX = "monitor/"
+
+# ----------------------------------------------------------------------------- result.json keys
+# The fields of ``train.engine.RunResult`` (less ``history``; tests/test_train_runfolder.py pins the match),
+# plus what a sweep writes for a run that diverged.
+RESULT_TEST_ACC = "test_acc"  # accuracy of the last evaluated epoch
+RESULT_BEST_ACC = "best_acc"  # best accuracy of any evaluated epoch
+RESULT_ACC_PER_STEP = "acc_per_step"  # last evaluation, read out at each time step alone
+RESULT_ACC_CUMULATIVE = "acc_cumulative"  # last evaluation, mean output of steps 1..t
+RESULT_SECONDS = "seconds"  # wall time of the run
+RESULT_DIVERGED = "diverged"  # true when training stopped on a non-finite loss (sweeps only)
 
 
 # The ``<layer>`` and ``<metric>`` parts the monitor writes (spikeforge.monitor: ActivityMonitor's

@@ -62,6 +62,9 @@ DEAD_MARGIN = 0.02
 DEAD = DEAD_FRACTION_SAMPLE
 
 
+# Not analysis.threshold_grid.threshold_neuron, on purpose: the study's arms learn one threshold per
+# neuron (Rouser Fig 6b) and always detach the reset, where the grid keeps the config's sharing. The
+# arm configs are hashed into the study's run-folder names, so one shared helper would retrain them all.
 def threshold_neuron(neuron: Mapping[str, Any], init: float, learned: bool) -> dict[str, Any]:
     """``neuron`` with its threshold fixed at ``init`` or learned per neuron from ``init``."""
     out = dict(neuron)
@@ -70,7 +73,7 @@ def threshold_neuron(neuron: Mapping[str, Any], init: float, learned: bool) -> d
     else:
         out["v_threshold"] = float(init)
         out.pop("v_threshold_init", None)
-    # Rouser's neuron is SLAYER's: no gradient through the reset (until the shared preset lands)
+    # Rouser's neuron is SLAYER's: no gradient through the reset
     out["detach_reset"] = True
     return out
 
