@@ -32,7 +32,7 @@ from torch import nn
 from ..timelayout import check_time_steps
 from . import backends, presets
 from .init import Init, fill_, parse_init
-from .reference import Dynamics
+from .reference import Dynamics, NeuronKind
 from .surrogate import Exponential, Surrogate, get_surrogate
 
 __all__ = ["BaseNode", "CUBALIFNode", "IFNode", "LIFNode", "NeuronParameterError", "is_neuron", "materialize"]
@@ -168,6 +168,16 @@ class BaseNode(nn.Module):
     def dynamics(self) -> Dynamics:
         """The fixed description of this neuron's dynamics (see ``reference.Dynamics``)."""
         raise NotImplementedError
+
+    def _dynamics(self, kind: NeuronKind, **kind_fields: Any) -> Dynamics:
+        """``Dynamics`` of ``kind`` with ``kind_fields`` and the reset and surrogate every node has."""
+        return Dynamics(
+            kind=kind,
+            v_reset=self.v_reset,
+            detach_reset=self.detach_reset,
+            surrogate=self.surrogate,
+            **kind_fields,
+        )
 
     # ------------------------------------------------------------------ parameters
     def _lazy_params(self):
@@ -311,7 +321,7 @@ class IFNode(BaseNode):
     """Integrate-and-fire: ``H[t] = V[t-1] + X[t]``. See :class:`BaseNode` for the arguments."""
 
     def dynamics(self) -> Dynamics:
-        return Dynamics(kind="if", v_reset=self.v_reset, detach_reset=self.detach_reset, surrogate=self.surrogate)
+        return self._dynamics("if")
 
 
 class LIFNode(BaseNode):
@@ -334,14 +344,7 @@ class LIFNode(BaseNode):
         self.decay_input = bool(decay_input)
 
     def dynamics(self) -> Dynamics:
-        return Dynamics(
-            kind="lif",
-            tau=self.tau,
-            decay_input=self.decay_input,
-            v_reset=self.v_reset,
-            detach_reset=self.detach_reset,
-            surrogate=self.surrogate,
-        )
+        return self._dynamics("lif", tau=self.tau, decay_input=self.decay_input)
 
     def _dynamics_repr(self) -> str:
         return f"tau={self.tau}" + ("" if self.decay_input else ", decay_input=False")
@@ -376,14 +379,7 @@ class CUBALIFNode(BaseNode):
         self.alpha_v = float(alpha_v)
 
     def dynamics(self) -> Dynamics:
-        return Dynamics(
-            kind="cuba",
-            alpha_i=self.alpha_i,
-            alpha_v=self.alpha_v,
-            v_reset=self.v_reset,
-            detach_reset=self.detach_reset,
-            surrogate=self.surrogate,
-        )
+        return self._dynamics("cuba", alpha_i=self.alpha_i, alpha_v=self.alpha_v)
 
     def _dynamics_repr(self) -> str:
         return f"alpha_i={self.alpha_i}, alpha_v={self.alpha_v}"

@@ -1,23 +1,26 @@
-"""What every fused backend does around its kernels: flatten the call, then shape the result.
+"""What every fused backend does around its op: flatten the call, run it, shape the result.
 
-A backend's custom op sees ``x`` as a contiguous ``[T, M]`` tensor
+A backend's forward op (:mod:`.neuron_op`) sees ``x`` as a contiguous ``[T, M]`` tensor
 (``M = B * prod(features)``), parameters as ``[mid]`` vectors (:mod:`.params`) and returns
-``spikes [T, M], v [M]``, then ``i [M]`` for CUBA and ``v_seq [T, M]`` with ``record_v``.
+``spikes [T, M], v [M], i [M], v_seq [T, M]`` (``i`` for CUBA, ``v_seq`` with ``record_v``,
+else empty). :func:`fused_multistep` makes a backend's drop-in for
+:func:`spikeforge.neuron.reference.multistep` from its forward op.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
+from .. import reference
 from ..reference import Dynamics, NeuronOutput, state_dtype
 from .params import ParamLayout, initial_current, param_layout
 from .spec import KernelSpec, kernel_spec
 
-__all__ = ["FlatCall", "flatten_call", "unflatten_result"]
+__all__ = ["FlatCall", "flatten_call", "fused_multistep", "unflatten_result"]
 
 
 @dataclasses.dataclass
@@ -38,6 +41,29 @@ class FlatCall:
     v0: ParamLayout
     i0: torch.Tensor | None
     state_dtype: torch.dtype
+
+    def op_args(self, record_v: bool) -> tuple:
+        """The forward op's arguments (``neuron_op.FORWARD_SCHEMA``), in schema order."""
+        s = self.spec
+        return (
+            self.x,
+            self.theta.values,
+            self.v0.values,
+            self.i0,
+            s.kind,
+            s.soft,
+            s.detach,
+            s.surrogate,
+            s.consts,
+            self.theta.inner,
+            self.v0.inner,
+            record_v,
+        )
+
+    def needs_grad(self) -> bool:
+        """Whether autograd will ask this call for a gradient (grad mode on and a tensor that requires one)."""
+        tensors = (self.x, self.theta.values, self.v0.values, self.i0)
+        return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 def flatten_call(
@@ -67,11 +93,57 @@ def flatten_call(
 
 
 def unflatten_result(outs: Sequence[torch.Tensor], x: torch.Tensor, dyn: Dynamics, record_v: bool) -> NeuronOutput:
-    """Reshape a kernel's ``(spikes, v[, i][, v_seq])`` to the shapes of ``x``."""
+    """Reshape a forward op's ``(spikes, v, i, v_seq, ...)`` to the shapes of ``x`` (``None`` for the empty ones)."""
     step = x.shape[1:]
     return NeuronOutput(
         spikes=outs[0].view(x.shape),
         v=outs[1].view(step),
         i=outs[2].view(step) if dyn.kind == "cuba" else None,
-        v_seq=outs[-1].view(x.shape) if record_v else None,
+        v_seq=outs[3].view(x.shape) if record_v else None,
     )
+
+
+def fused_multistep(
+    backend: str,
+    forward: Callable[..., Sequence[torch.Tensor]],
+    accepts: Callable[[torch.Tensor], bool],
+    why_not: Callable[[], str],
+    pass_needs_grad: bool = False,
+) -> Callable[..., NeuronOutput]:
+    """A backend's :func:`~spikeforge.neuron.reference.multistep` (same arguments and result) running ``forward``.
+
+    Args:
+        backend: the backend's name, for the error below and the docstring.
+        forward: the backend's forward op, called with :meth:`FlatCall.op_args`; returns
+            ``(spikes, v, i, v_seq, ...)``.
+        accepts: whether the backend runs an input ``x`` (its device and dtype); one it does
+            not raises a ``ValueError`` that says what the backend needs (``why_not()``).
+        why_not: what the backend needs.
+        pass_needs_grad: the forward op takes one more argument, :meth:`FlatCall.needs_grad`
+            (the Triton forward saves ``H`` for the backward only then).
+    """
+
+    # The signature of reference.multistep, deliberately: every backend is a drop-in for the reference.
+    def multistep(
+        x: torch.Tensor,
+        dyn: Dynamics,
+        v_threshold: float | torch.Tensor,
+        v_init: float | torch.Tensor,
+        i_init: float | torch.Tensor | None = None,
+        record_v: bool = False,
+    ) -> NeuronOutput:
+        if not accepts(x):
+            raise ValueError(f"the {backend!r} neuron backend {why_not()}; got device={x.device.type}, dtype={x.dtype}")
+        call = flatten_call(x, dyn, v_threshold, v_init, i_init)
+        if call is None:  # nothing to compute; the reference defines the (degenerate) result
+            return reference.multistep(x, dyn, v_threshold, v_init, i_init, record_v)
+        args = call.op_args(record_v)
+        if pass_needs_grad:
+            args += (call.needs_grad(),)
+        return unflatten_result(forward(*args), x, dyn, record_v)
+
+    multistep.__doc__ = (
+        f":func:`spikeforge.neuron.reference.multistep` computed by the {backend!r} backend's fused kernels "
+        "(same arguments and result)."
+    )
+    return multistep

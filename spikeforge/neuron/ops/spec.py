@@ -14,7 +14,15 @@ import math
 from ..reference import Dynamics
 from ..surrogate import ATan, Exponential, Rectangle, Sigmoid, Surrogate, Triangle
 
-__all__ = ["KIND_CODES", "SURROGATE_CODES", "KernelSpec", "kernel_spec", "surrogate_constants", "unsupported_reason"]
+__all__ = [
+    "CUBA",
+    "KIND_CODES",
+    "SURROGATE_CODES",
+    "KernelSpec",
+    "kernel_spec",
+    "surrogate_constants",
+    "unsupported_reason",
+]
 
 # IF, LIF with decay_input, LIF without, CUBA.
 KIND_CODES = {
@@ -25,6 +33,7 @@ KIND_CODES = {
     ("cuba", True): 3,
     ("cuba", False): 3,
 }
+CUBA = KIND_CODES["cuba", True]  # the one kind with a synaptic current (the ops' ``i0`` / ``i`` tensors)
 SURROGATE_CODES: dict[type[Surrogate], int] = {ATan: 0, Sigmoid: 1, Triangle: 2, Rectangle: 3, Exponential: 4}
 
 

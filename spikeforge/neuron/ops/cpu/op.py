@@ -24,11 +24,11 @@ import ctypes
 
 import torch
 
-from ... import reference
-from ...reference import Dynamics, NeuronOutput, state_dtype
-from ..call import flatten_call, unflatten_result
+from ...reference import Dynamics, state_dtype
+from .. import neuron_op
+from ..call import fused_multistep
 from ..library import define
-from ..spec import KernelSpec, unsupported_reason
+from ..spec import CUBA, KernelSpec, unsupported_reason
 from . import build, pool
 
 __all__ = ["DTYPES", "multistep", "neuron_backward", "neuron_forward", "supports", "why_not"]
@@ -65,17 +65,28 @@ def _threads(T: int, M: int) -> int:
     return max(1, min(torch.get_num_threads(), T * M // WORK_PER_THREAD))
 
 
-def _args(spec: KernelSpec, T: int, M: int, dtype: torch.dtype, nthreads: int) -> build.Args:
+def _args(
+    x: torch.Tensor,
+    theta: torch.Tensor,
+    v0: torch.Tensor,
+    i0: torch.Tensor | None,
+    spec: KernelSpec,
+    th_inner: int,
+    v0_inner: int,
+    nthreads: int,
+) -> build.Args:
+    """The kernel arguments both passes take: the configuration, the sizes and the forward's inputs."""
+    T, M = x.shape
     return build.Args(
         T=T,
         M=M,
-        dtype=DTYPES[dtype],
+        dtype=DTYPES[x.dtype],
         kind=spec.kind,
         soft=int(spec.soft),
         detach=int(spec.detach),
         surrogate=spec.surrogate,
         nthreads=nthreads,
-        stream=int(T * M * dtype.itemsize >= STREAM_BYTES),
+        stream=int(T * M * x.dtype.itemsize >= STREAM_BYTES),
         block=0,
         tau=spec.tau,
         alpha_i=spec.alpha_i,
@@ -84,6 +95,14 @@ def _args(spec: KernelSpec, T: int, M: int, dtype: torch.dtype, nthreads: int) -
         v_reset=spec.v_reset,
         sur_c0=spec.c0,
         sur_c1=spec.c1,
+        x=x.data_ptr(),
+        theta=theta.data_ptr(),
+        th_mid=theta.numel(),
+        th_inner=th_inner,
+        v0=v0.data_ptr(),
+        v0_mid=v0.numel(),
+        v0_inner=v0_inner,
+        i0=_ptr(i0),
     )
 
 
@@ -93,19 +112,13 @@ def _run(fn, args: build.Args) -> None:
 
 
 # ----------------------------------------------------------------------------- custom ops
-# The kernels are torch.library custom ops so that torch.compile and torch.export see one
-# opaque op per neuron layer (with a fake implementation for shapes) instead of a ctypes
-# call they cannot trace. Non-tensor arguments: the KernelSpec as ints and floats
-# (``consts`` = tau, alpha_i, alpha_v, v_rest, v_reset, c0, c1) and the parameter layouts.
-# Outputs a layer does not have (CUBA's ``i``, the ``v_seq`` trace) are empty tensors, so
-# every op has a fixed output arity.
-
+# The arguments, fakes and autograd glue every backend shares are in ops/neuron_op.py.
 
 _spec = KernelSpec.from_op_args
 
 
-# Same arguments as the Triton backend's ops (triton/op.py) on purpose: each function's parameters are its op
-# schema (the strings below), the kernels behind them differ.
+# Each op implementation's parameters are its schema (neuron_op.FORWARD_SCHEMA; the backward's below), which
+# torch.library passes one by one: the forward, the backward and the Triton backend's ops list them alike.
 def _forward(
     x: torch.Tensor,
     theta: torch.Tensor,
@@ -124,31 +137,17 @@ def _forward(
     ``i [M]`` (CUBA, else ``[0]``), ``v_seq [T, M]`` (``record_v``, else ``[0]``)."""
     T, M = x.shape
     sdt = state_dtype(x.dtype)
-    cuba = kind == 3
+    cuba = kind == CUBA
     spikes = pool.empty((T, M), x.dtype)
     v_seq = pool.empty((T, M), sdt) if record_v else torch.empty(0, dtype=sdt)
     v_out = torch.empty(M, dtype=sdt)
     i_out = torch.empty(M if cuba else 0, dtype=sdt)
-    a = _args(_spec(kind, soft, detach, surrogate, consts), T, M, x.dtype, _threads(T, M))
-    a.x, a.spikes, a.v_out = x.data_ptr(), spikes.data_ptr(), v_out.data_ptr()
+    a = _args(x, theta, v0, i0, _spec(kind, soft, detach, surrogate, consts), th_inner, v0_inner, _threads(T, M))
+    a.spikes, a.v_out = spikes.data_ptr(), v_out.data_ptr()
     a.v_seq = v_seq.data_ptr() if record_v else None
     a.i_out = i_out.data_ptr() if cuba else None
-    a.v0, a.v0_mid, a.v0_inner = v0.data_ptr(), v0.numel(), v0_inner
-    a.theta, a.th_mid, a.th_inner = theta.data_ptr(), theta.numel(), th_inner
-    a.i0 = _ptr(i0)
     _run(build.library().sf_forward, a)
     return spikes, v_out, i_out, v_seq
-
-
-def _forward_fake(x, theta, v0, i0, kind, soft, detach, surrogate, consts, th_inner, v0_inner, record_v):
-    T, M = x.shape
-    sdt = state_dtype(x.dtype)
-    return (
-        x.new_empty((T, M)),
-        x.new_empty((M,), dtype=sdt),
-        x.new_empty((M if kind == 3 else 0,), dtype=sdt),
-        x.new_empty((T, M) if record_v else (0,), dtype=sdt),
-    )
 
 
 # The backward op takes the forward's inputs again (it recomputes H from x) plus the output gradients.
@@ -175,7 +174,7 @@ def _backward_impl(
     sdt = state_dtype(x.dtype)
     th_mid, v0_mid = theta.numel(), v0.numel()
     need_x, need_th, need_v0, need_i0 = needs
-    need_i0 = need_i0 and kind == 3
+    need_i0 = need_i0 and kind == CUBA
     nthreads = _threads(T, M)
 
     def contiguous(g: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -189,10 +188,7 @@ def _backward_impl(
     shared = sum(mid for need, mid in ((need_th, th_mid), (need_v0, v0_mid)) if need and mid != M)
     g_acc = torch.empty(nthreads * shared, dtype=sdt) if shared else None
     keep = (contiguous(g_spikes, x.dtype), contiguous(g_vseq, sdt), contiguous(g_v, sdt), contiguous(g_i, sdt))
-    a = _args(_spec(kind, soft, detach, surrogate, consts), T, M, x.dtype, nthreads)
-    a.x, a.i0 = x.data_ptr(), _ptr(i0)
-    a.v0, a.v0_mid, a.v0_inner = v0.data_ptr(), v0_mid, v0_inner
-    a.theta, a.th_mid, a.th_inner = theta.data_ptr(), th_mid, th_inner
+    a = _args(x, theta, v0, i0, _spec(kind, soft, detach, surrogate, consts), th_inner, v0_inner, nthreads)
     a.g_spikes, a.g_vseq, a.g_v, a.g_i = (_ptr(g) for g in keep)
     a.g_x = g_x.data_ptr() if need_x else None
     a.g_i0 = g_i0.data_ptr() if need_i0 else None
@@ -203,103 +199,39 @@ def _backward_impl(
     return g_x, g_th, g_v0, g_i0
 
 
-def _backward_fake(
-    x, theta, v0, i0, g_spikes, g_v, g_i, g_vseq, kind, soft, detach, surrogate, consts, th_inner, v0_inner, needs
-):
+def _backward_fake(x, theta, v0, i0, g_spikes, g_v, g_i, g_vseq, kind, *rest):
     T, M = x.shape
-    sdt = state_dtype(x.dtype)
-    need_x, need_th, need_v0, need_i0 = needs
-    return (
-        x.new_empty((T, M) if need_x else (0,)),
-        x.new_empty((theta.numel() if need_th else 0,), dtype=sdt),
-        x.new_empty((v0.numel() if need_v0 else 0,), dtype=sdt),
-        x.new_empty((x.shape[1] if need_i0 and kind == 3 else 0,), dtype=sdt),
-    )
-
-
-_CONFIG_ARGS = ("kind", "soft", "detach", "surrogate", "consts", "th_inner", "v0_inner")
+    return neuron_op.grads_fake(x, x.dtype, T, M, theta.numel(), v0.numel(), kind, rest[-1])  # rest[-1]: needs
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    x, theta, v0, i0, *config, record_v = inputs
     # The backward recomputes H from x: nothing per step is saved but (a reference to) the input.
-    ctx.save_for_backward(x, theta, v0, i0)
-    ctx.config = dict(zip(_CONFIG_ARGS, config, strict=True))
-    ctx.record_v = record_v
+    ctx.save_for_backward(*inputs[:4])  # x, theta, v0, i0
+    neuron_op.keep_config(ctx, inputs)
 
 
 def _backward(ctx, g_spikes, g_v, g_i, g_vseq):
-    x, theta, v0, i0 = ctx.saved_tensors
-    cfg = ctx.config
-    needs = list(ctx.needs_input_grad[:4])
-    g_x, g_th, g_v0, g_i0 = neuron_backward(
-        x,
-        theta,
-        v0,
-        i0,
-        g_spikes,
-        g_v,
-        g_i if cfg["kind"] == 3 else None,
-        g_vseq if ctx.record_v else None,
-        needs=needs,
-        **cfg,
-    )
-    grads = [g if need else None for g, need in zip((g_x, g_th, g_v0, g_i0), needs, strict=True)]
-    if cfg["kind"] != 3:
-        grads[3] = None
-    return (*grads, *([None] * (len(_CONFIG_ARGS) + 1)))
+    g_i, g_vseq, needs = neuron_op.grad_outputs(ctx, g_i, g_vseq)
+    grads = neuron_backward(*ctx.saved_tensors, g_spikes, g_v, g_i, g_vseq, needs=needs, **ctx.config)
+    return neuron_op.grad_inputs(ctx, grads)
 
 
 neuron_backward = define(
     "cpu_neuron_backward",
     "(Tensor x, Tensor theta, Tensor v0, Tensor? i0, Tensor? g_spikes, Tensor? g_v, Tensor? g_i, Tensor? g_vseq, "
-    "int kind, bool soft, bool detach, int surrogate, float[] consts, int th_inner, int v0_inner, bool[] needs) "
-    "-> (Tensor, Tensor, Tensor, Tensor)",
+    f"{neuron_op.CONFIG_SCHEMA}, bool[] needs) -> {neuron_op.GRADS_OUTPUTS}",
     _backward_impl,
     _backward_fake,
     "CPU",
 )
 neuron_forward = define(
     "cpu_neuron_forward",
-    "(Tensor x, Tensor theta, Tensor v0, Tensor? i0, int kind, bool soft, bool detach, int surrogate, float[] consts, "
-    "int th_inner, int v0_inner, bool record_v) -> (Tensor, Tensor, Tensor, Tensor)",
+    f"({neuron_op.FORWARD_SCHEMA}) -> ({neuron_op.FORWARD_OUTPUTS})",
     _forward,
-    _forward_fake,
+    neuron_op.forward_fake,
     "CPU",
     backward=_backward,
     setup_context=_setup_context,
 )
 
-
-# The signature of reference.multistep, deliberately: every backend is a drop-in for the reference.
-def multistep(
-    x: torch.Tensor,
-    dyn: Dynamics,
-    v_threshold: float | torch.Tensor,
-    v_init: float | torch.Tensor,
-    i_init: float | torch.Tensor | None = None,
-    record_v: bool = False,
-) -> NeuronOutput:
-    """:func:`spikeforge.neuron.reference.multistep` computed by the fused CPU kernels (same arguments and result)."""
-    if x.device.type != "cpu" or x.dtype not in DTYPES:
-        raise ValueError(f"the 'cpu' neuron backend {why_not()}; got device={x.device.type}, dtype={x.dtype}")
-    call = flatten_call(x, dyn, v_threshold, v_init, i_init)
-    if call is None:  # nothing to compute; the reference defines the (degenerate) result
-        return reference.multistep(x, dyn, v_threshold, v_init, i_init, record_v)
-    spec = call.spec
-    spikes, v, i, v_seq = neuron_forward(
-        call.x,
-        call.theta.values,
-        call.v0.values,
-        call.i0,
-        spec.kind,
-        spec.soft,
-        spec.detach,
-        spec.surrogate,
-        spec.consts,
-        call.theta.inner,
-        call.v0.inner,
-        record_v,
-    )
-    outs = (spikes, v) + ((i,) if dyn.kind == "cuba" else ()) + ((v_seq,) if record_v else ())
-    return unflatten_result(outs, x, dyn, record_v)
+multistep = fused_multistep("cpu", neuron_forward, lambda x: x.device.type == "cpu" and x.dtype in DTYPES, why_not)

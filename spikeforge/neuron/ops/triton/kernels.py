@@ -36,6 +36,34 @@ def _div(a, b):
 
 
 @triton.jit
+def _neurons(M, BLOCK: tl.constexpr):
+    """This program's flat neuron indices ``[BLOCK]`` (int64) and the mask of those below ``M``."""
+    m = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    return m, m < M
+
+
+@triton.jit
+def _param(p_ptr, m, mask, mid, inner):
+    """A parameter's value for each neuron ``m``: ``p[(m // inner) % mid]`` (the layout of ``ops.params``)."""
+    return tl.load(p_ptr + (m // inner) % mid, mask=mask, other=0.0)
+
+
+@triton.jit
+def _constants(consts_ptr):
+    """``(tau, alpha_i, alpha_v, v_rest, v_reset, c0, c1, 1 / tau)``; a kernel's unused ones compile away."""
+    return (
+        tl.load(consts_ptr + 0),
+        tl.load(consts_ptr + 1),
+        tl.load(consts_ptr + 2),
+        tl.load(consts_ptr + 3),
+        tl.load(consts_ptr + 4),
+        tl.load(consts_ptr + 5),
+        tl.load(consts_ptr + 6),
+        tl.load(consts_ptr + 7),
+    )
+
+
+@triton.jit
 def _charge(v, x, cur, tau, ai, av, vr, KIND: tl.constexpr):
     """One charge step; returns ``(H, I)`` (``I`` unchanged except for CUBA)."""
     if KIND == 0:
@@ -94,17 +122,10 @@ def forward_kernel(
     HAS_I0: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    m = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = m < M
-    # Each kernel loads the constants it uses (as backward_kernel does): a shared @triton.jit loader would
-    # return all eight to both, for a few lines saved.
-    tau = tl.load(consts_ptr + 0)
-    ai = tl.load(consts_ptr + 1)
-    av = tl.load(consts_ptr + 2)
-    vr = tl.load(consts_ptr + 3)
-    vreset = tl.load(consts_ptr + 4)
-    v = tl.load(v0_ptr + (m // v0_inner) % v0_mid, mask=mask, other=0.0)
-    th = tl.load(th_ptr + (m // th_inner) % th_mid, mask=mask, other=0.0)
+    m, mask = _neurons(M, BLOCK)
+    tau, ai, av, vr, vreset, _c0, _c1, _inv_tau = _constants(consts_ptr)
+    v = _param(v0_ptr, m, mask, v0_mid, v0_inner)
+    th = _param(th_ptr, m, mask, th_mid, th_inner)
     if HAS_I0:
         cur = tl.load(i0_ptr + m, mask=mask, other=0.0)
     else:
@@ -128,6 +149,8 @@ def forward_kernel(
         tl.store(i_out_ptr + m, cur, mask=mask)
 
 
+# Its parameter list is shaped like forward_kernel's (pointers, sizes, constexpr flags) but cannot be shared:
+# a Triton kernel takes no struct, and every constexpr flag specialises the kernel that it is a parameter of.
 @triton.jit
 def backward_kernel(
     h_ptr,  # [T, M] state dtype, saved by the forward
@@ -159,15 +182,9 @@ def backward_kernel(
     NEED_GI0: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    m = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = m < M
-    ai = tl.load(consts_ptr + 1)
-    av = tl.load(consts_ptr + 2)
-    vreset = tl.load(consts_ptr + 4)
-    c0 = tl.load(consts_ptr + 5)
-    c1 = tl.load(consts_ptr + 6)
-    inv_tau = tl.load(consts_ptr + 7)
-    th = tl.load(th_ptr + (m // th_inner) % th_mid, mask=mask, other=0.0)
+    m, mask = _neurons(M, BLOCK)
+    _tau, ai, av, _vr, vreset, c0, c1, inv_tau = _constants(consts_ptr)
+    th = _param(th_ptr, m, mask, th_mid, th_inner)
     zero = tl.full([BLOCK], 0.0, dtype=th.dtype)
     gv = tl.load(gv_ptr + m, mask=mask, other=0.0) if HAS_GV else zero
     gi = tl.load(gi_ptr + m, mask=mask, other=0.0) if HAS_GI else zero

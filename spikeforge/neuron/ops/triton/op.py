@@ -22,11 +22,11 @@ from types import ModuleType
 
 import torch
 
-from ... import reference
-from ...reference import Dynamics, NeuronOutput, state_dtype
-from ..call import flatten_call, unflatten_result
+from ...reference import Dynamics, state_dtype
+from .. import neuron_op
+from ..call import fused_multistep
 from ..library import define
-from ..spec import unsupported_reason
+from ..spec import CUBA, unsupported_reason
 
 __all__ = ["DTYPES", "interpreting", "multistep", "neuron_backward", "neuron_forward", "supports", "why_not"]
 
@@ -79,11 +79,8 @@ def _reduce(g: torch.Tensor, mid: int, inner: int) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- custom ops
-# As the CPU backend (see ops/cpu/op.py): torch.library custom ops with fake implementations
-# and registered autograd, so torch.compile sees one op per neuron layer. The forward also
-# returns ``H [T, M]`` (state dtype) when ``save_h``, which the autograd context keeps.
-
-_CONFIG_ARGS = ("kind", "soft", "detach", "surrogate", "consts", "th_inner", "v0_inner")
+# As the CPU backend's (ops/cpu/op.py, with what they share in ops/neuron_op.py). The forward also returns
+# ``H [T, M]`` (state dtype) when ``save_h``, which the autograd context keeps.
 
 
 def _consts(values: list[float], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -93,7 +90,8 @@ def _consts(values: list[float], dtype: torch.dtype, device: torch.device) -> to
     return consts
 
 
-# Same arguments as the CPU backend's ops (cpu/op.py) on purpose: each function's parameters are its op schema.
+# Each op implementation's parameters are its schema (neuron_op.FORWARD_SCHEMA + save_h; the backward's below),
+# which torch.library passes one by one: the forward, the backward and the CPU backend's ops list them alike.
 def _forward(
     x: torch.Tensor,
     theta: torch.Tensor,
@@ -112,7 +110,7 @@ def _forward(
     """``(spikes [T, M], v [M], i [M] | [0], v_seq [T, M] | [0], h [T, M] | [0])``."""
     T, M = x.shape
     sdt = state_dtype(x.dtype)
-    cuba = kind == 3
+    cuba = kind == CUBA
     empty = torch.empty(0, dtype=sdt, device=x.device)
     spikes = torch.empty((T, M), dtype=x.dtype, device=x.device)
     h = torch.empty((T, M), dtype=sdt, device=x.device) if save_h else empty
@@ -147,19 +145,13 @@ def _forward(
     return spikes, v_out, i_out, v_seq, h
 
 
-def _forward_fake(x, theta, v0, i0, kind, soft, detach, surrogate, consts, th_inner, v0_inner, record_v, save_h):
-    T, M = x.shape
-    sdt = state_dtype(x.dtype)
-    return (
-        x.new_empty((T, M)),
-        x.new_empty((M,), dtype=sdt),
-        x.new_empty((M if kind == 3 else 0,), dtype=sdt),
-        x.new_empty((T, M) if record_v else (0,), dtype=sdt),
-        x.new_empty((T, M) if save_h else (0,), dtype=sdt),
-    )
+def _forward_fake(*args):
+    *forward_args, save_h = args  # neuron_op.FORWARD_SCHEMA, then save_h
+    x = forward_args[0]
+    h = x.new_empty(x.shape if save_h else (0,), dtype=state_dtype(x.dtype))
+    return (*neuron_op.forward_fake(*forward_args), h)
 
 
-# Repeats the forward's configuration arguments: an op's schema carries them, there is no shared context.
 def _backward_impl(
     h: torch.Tensor,
     theta: torch.Tensor,
@@ -182,7 +174,7 @@ def _backward_impl(
     T, M = h.shape
     sdt = h.dtype
     need_x, need_th, need_v0, need_i0 = needs
-    need_i0 = need_i0 and kind == 3
+    need_i0 = need_i0 and kind == CUBA
     dev = h.device
     dummy = torch.empty(0, dtype=sdt, device=dev)
 
@@ -232,59 +224,36 @@ def _backward_impl(
     )
 
 
-def _backward_fake(h, theta, g_spikes, g_v, g_i, g_vseq, x_dtype, v0_mid, kind, soft, detach, surrogate, *layout):
-    needs = layout[-1]  # (consts, th_inner, v0_inner, needs)
+def _backward_fake(h, theta, g_spikes, g_v, g_i, g_vseq, x_dtype, v0_mid, kind, *rest):
     T, M = h.shape
-    need_x, need_th, need_v0, need_i0 = needs
-    return (
-        h.new_empty((T, M) if need_x else (0,), dtype=x_dtype),
-        h.new_empty((theta.numel() if need_th else 0,)),
-        h.new_empty((v0_mid if need_v0 else 0,)),
-        h.new_empty((M if need_i0 and kind == 3 else 0,)),
-    )
+    return neuron_op.grads_fake(h, x_dtype, T, M, theta.numel(), v0_mid, kind, rest[-1])  # rest[-1]: needs
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    x, theta, v0, _i0, *config, record_v, _save_h = inputs
-    ctx.save_for_backward(output[4], theta)
-    ctx.config = dict(zip(_CONFIG_ARGS, config, strict=True))
-    ctx.record_v, ctx.x_dtype, ctx.v0_mid = record_v, x.dtype, v0.numel()
+    x, theta, v0 = inputs[:3]
+    ctx.save_for_backward(output[4], theta)  # H, theta
+    neuron_op.keep_config(ctx, inputs)
+    ctx.x_dtype, ctx.v0_mid = x.dtype, v0.numel()
 
 
 def _backward(ctx, g_spikes, g_v, g_i, g_vseq, _g_h):
-    h, theta = ctx.saved_tensors
-    cfg = ctx.config
-    needs = list(ctx.needs_input_grad[:4])
+    g_i, g_vseq, needs = neuron_op.grad_outputs(ctx, g_i, g_vseq)
     grads = neuron_backward(
-        h,
-        theta,
-        g_spikes,
-        g_v,
-        g_i if cfg["kind"] == 3 else None,
-        g_vseq if ctx.record_v else None,
-        ctx.x_dtype,
-        ctx.v0_mid,
-        needs=needs,
-        **cfg,
+        *ctx.saved_tensors, g_spikes, g_v, g_i, g_vseq, ctx.x_dtype, ctx.v0_mid, needs=needs, **ctx.config
     )
-    out = [g if need else None for g, need in zip(grads, needs, strict=True)]
-    if cfg["kind"] != 3:
-        out[3] = None
-    return (*out, *([None] * (len(_CONFIG_ARGS) + 2)))
+    return neuron_op.grad_inputs(ctx, grads)
 
 
 neuron_backward = define(
     "triton_neuron_backward",
     "(Tensor h, Tensor theta, Tensor? g_spikes, Tensor? g_v, Tensor? g_i, Tensor? g_vseq, ScalarType x_dtype, "
-    "int v0_mid, int kind, bool soft, bool detach, int surrogate, float[] consts, int th_inner, int v0_inner, "
-    "bool[] needs) -> (Tensor, Tensor, Tensor, Tensor)",
+    f"int v0_mid, {neuron_op.CONFIG_SCHEMA}, bool[] needs) -> {neuron_op.GRADS_OUTPUTS}",
     _backward_impl,
     _backward_fake,
 )
 neuron_forward = define(
     "triton_neuron_forward",
-    "(Tensor x, Tensor theta, Tensor v0, Tensor? i0, int kind, bool soft, bool detach, int surrogate, float[] consts, "
-    "int th_inner, int v0_inner, bool record_v, bool save_h) -> (Tensor, Tensor, Tensor, Tensor, Tensor)",
+    f"({neuron_op.FORWARD_SCHEMA}, bool save_h) -> ({neuron_op.FORWARD_OUTPUTS}, Tensor)",
     _forward,
     _forward_fake,
     backward=_backward,
@@ -292,36 +261,9 @@ neuron_forward = define(
 )
 
 
-# The signature of reference.multistep, deliberately: every backend is a drop-in for the reference.
-def multistep(
-    x: torch.Tensor,
-    dyn: Dynamics,
-    v_threshold: float | torch.Tensor,
-    v_init: float | torch.Tensor,
-    i_init: float | torch.Tensor | None = None,
-    record_v: bool = False,
-) -> NeuronOutput:
-    """:func:`spikeforge.neuron.reference.multistep` computed by the Triton kernels (same arguments and result)."""
+def _accepts(x: torch.Tensor) -> bool:
     on_device = x.device.type == "cuda" or (interpreting() and x.device.type == "cpu")
-    if not on_device or x.dtype not in DTYPES or not _triton_installed():
-        raise ValueError(f"the 'triton' neuron backend {why_not()}; got device={x.device.type}, dtype={x.dtype}")
-    call = flatten_call(x, dyn, v_threshold, v_init, i_init)
-    if call is None:
-        return reference.multistep(x, dyn, v_threshold, v_init, i_init, record_v)
-    spec = call.spec
-    tensors = (call.x, call.theta.values, call.v0.values, call.i0)
-    save_h = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    spikes, v, i, v_seq, _h = neuron_forward(
-        *tensors,
-        spec.kind,
-        spec.soft,
-        spec.detach,
-        spec.surrogate,
-        spec.consts,
-        call.theta.inner,
-        call.v0.inner,
-        record_v,
-        save_h,
-    )
-    outs = (spikes, v) + ((i,) if dyn.kind == "cuba" else ()) + ((v_seq,) if record_v else ())
-    return unflatten_result(outs, x, dyn, record_v)
+    return on_device and x.dtype in DTYPES and _triton_installed()
+
+
+multistep = fused_multistep("triton", neuron_forward, _accepts, why_not, pass_needs_grad=True)

@@ -313,6 +313,18 @@ inline int64_t block_size(int64_t requested, int64_t bytes_per_neuron, int64_t b
   return std::max<int64_t>(64, std::min<int64_t>(MAX_BLOCK, ch)) / 64 * 64;
 }
 
+// The state of neurons [b0, b0 + n) before step 0: V[-1], the thresholds and (CUBA) I[-1].
+// The backward starts its recomputation of H from the same state as the forward.
+template <int KIND, class ST>
+inline void initial_state(const Args& a, ST* v, ST* th, ST* cur, int64_t b0, int64_t n) {
+  gather(v, (const ST*)a.v0, a.v0_mid, a.v0_inner, b0, n);
+  gather(th, (const ST*)a.theta, a.th_mid, a.th_inner, b0, n);
+  if (KIND == CUBA) {
+    if (a.i0) std::memcpy(cur, (const ST*)a.i0 + b0, n * sizeof(ST));
+    else std::fill(cur, cur + n, ST(0));
+  }
+}
+
 // ----------------------------------------------------------------------------- forward
 template <class IT, class ST, int KIND, bool SOFT>
 void forward_range(const Args& a, int64_t m0, int64_t m1, int64_t, int) {
@@ -328,12 +340,7 @@ void forward_range(const Args& a, int64_t m0, int64_t m1, int64_t, int) {
   ST* vseq = (ST*)a.v_seq;
   for (int64_t b0 = m0; b0 < m1; b0 += CH) {
     const int64_t n = std::min(CH, m1 - b0);
-    gather(v, (const ST*)a.v0, a.v0_mid, a.v0_inner, b0, n);
-    gather(th, (const ST*)a.theta, a.th_mid, a.th_inner, b0, n);
-    if (KIND == CUBA) {
-      if (a.i0) std::memcpy(cur, (const ST*)a.i0 + b0, n * sizeof(ST));
-      else std::fill(cur, cur + n, ST(0));
-    }
+    initial_state<KIND>(a, v, th, cur, b0, n);
     for (int64_t t = 0; t < T; ++t) {
       const IT* __restrict xt = x + t * M + b0;
       ST* __restrict vv = v;
@@ -380,12 +387,7 @@ void backward_range(const Args& a, int64_t m0, int64_t m1, int64_t after, int th
   const bool detach = a.detach != 0;
   for (int64_t b0 = m0; b0 < m1; b0 += CH) {
     const int64_t n = std::min(CH, m1 - b0);
-    gather(v, (const ST*)a.v0, a.v0_mid, a.v0_inner, b0, n);
-    gather(th, (const ST*)a.theta, a.th_mid, a.th_inner, b0, n);
-    if (KIND == CUBA) {
-      if (a.i0) std::memcpy(cur, (const ST*)a.i0 + b0, n * sizeof(ST));
-      else std::fill(cur, cur + n, ST(0));
-    }
+    initial_state<KIND>(a, v, th, cur, b0, n);
     // Recompute H[t] exactly as the forward did (same code, same rounding).
     const IT* gs_last = a.g_spikes ? (const IT*)a.g_spikes + (T - 1) * M + b0 : nullptr;
     for (int64_t t = 0; t < T; ++t) {
