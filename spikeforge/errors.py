@@ -1,8 +1,8 @@
 """SpikeForge's own error classes: the errors a user can cause, printed by the CLI as one line.
 
-Only these (and the data and neuron errors, which derive from them or are listed in
-:data:`USER_ERRORS`) are shown as ``spikeforge: error: ...``; any other exception is a bug
-and keeps its traceback. Each class also derives from the built-in type a caller would
+Only these and their subclasses elsewhere (the data errors, ``ConfigError``,
+``NeuronParameterError``, ``NIRConversionError``, ...) are shown as ``spikeforge: error: ...``;
+any other exception is a bug and keeps its traceback. Each class also derives from the built-in type a caller would
 catch (``ValueError``, ``FileNotFoundError``, ``RuntimeError``), so ``except ValueError``
 keeps working.
 """

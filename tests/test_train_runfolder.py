@@ -70,6 +70,7 @@ def test_resume_changes_apply_training_knobs_and_refuse_the_model():
         ({"model": {"options": {"depth": 3}}}, "model.options: model 'digits_convnet' has no option ['depth']"),
         ({"neuron": {"type": "lif", "tau": 0.5}}, "neuron: LIFNode tau must be > 1"),
         ({"neuron": {"type": "lif", "shape": 3}}, "neuron: neuron has no option ['shape']"),
+        ({"neuron": {"type": "lif", "backend": "nosuch"}}, "neuron: unknown neuron backend 'nosuch'; choose one of"),
         ({"data": {"name": "mnist9"}}, "data.name: unknown dataset 'mnist9'"),
         ({"data": {"options": {"window": 3}}}, "data.options: dataset 'digits' has no option ['window']"),
         (

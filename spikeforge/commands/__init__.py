@@ -119,10 +119,9 @@ def main(argv: list[str] | None = None) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """SpikeForge's own error classes: the only exceptions shown as one line (everything else is a bug)."""
     from ..errors import SpikeForgeError
-    from ..neuron.nodes import NeuronParameterError
 
-    # DataError (spikeforge.data.errors) and NIRConversionError derive from SpikeForgeError.
-    return (SpikeForgeError, NeuronParameterError)
+    # DataError (spikeforge.data.errors), NIRConversionError and NeuronParameterError derive from it.
+    return (SpikeForgeError,)
 
 
 # The machine's faults, not SpikeForge's: a full disk or a read-only folder is reported in one line too.

@@ -67,6 +67,13 @@ def _load_optional_backends() -> None:
             importlib.import_module(f"{__package__}.ops")
 
 
+def check_name(name: str) -> None:
+    """Raise ``ValueError`` unless ``name`` is ``"auto"`` or a registered backend (a neuron checks it when built)."""
+    _load_optional_backends()
+    if name != "auto" and name not in BACKENDS:
+        raise ValueError(f"unknown neuron backend {name!r}; choose one of {[*sorted(BACKENDS), 'auto']}")
+
+
 def resolve_backend(name: str, device: torch.device, dtype: torch.dtype, dyn: reference.Dynamics) -> Backend:
     """The backend to run for this call; ``"auto"`` picks the first supporting one, else ``"torch"``."""
     _load_optional_backends()
@@ -76,8 +83,7 @@ def resolve_backend(name: str, device: torch.device, dtype: torch.dtype, dyn: re
             if b.supports(device, dtype, dyn):
                 return b
         return BACKENDS["torch"]
-    if name not in BACKENDS:
-        raise ValueError(f"unknown neuron backend {name!r}; choose one of {[*sorted(BACKENDS), 'auto']}")
+    check_name(name)
     b = BACKENDS[name]
     if not b.supports(device, dtype, dyn):
         why = b.why_not() if callable(b.why_not) else b.why_not

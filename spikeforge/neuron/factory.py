@@ -16,6 +16,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..errors import UserError
 from .nodes import BaseNode, CUBALIFNode, IFNode, LIFNode
 
 __all__ = ["NEURON_TYPES", "build_neuron", "neuron_options", "neuron_maker"]
@@ -37,17 +38,27 @@ def neuron_options(kind: str) -> list[str]:
 
 
 def build_neuron(cfg: Mapping[str, Any] | None = None, **overrides: Any) -> BaseNode:
-    """A neuron module from ``cfg`` (key ``type`` in ``if``/``lif``/``cuba``, default ``lif``) plus ``overrides``."""
+    """A neuron module from ``cfg`` (key ``type`` in ``if``/``lif``/``cuba``, default ``lif``) plus ``overrides``.
+
+    Raises:
+        UserError: an unknown type or option, or a value the neuron rejects (``tau <= 1``, an
+            unknown surrogate, ...): the mapping comes from a config or the command line.
+    """
     opts = dict(cfg or {})
     opts.update(overrides)
     kind = str(opts.pop("type", "lif")).lower()
     if kind not in NEURON_TYPES:
-        raise ValueError(f"neuron.type must be one of {sorted(NEURON_TYPES)}, got {kind!r}")
+        raise UserError(f"neuron.type must be one of {sorted(NEURON_TYPES)}, got {kind!r}")
     allowed = neuron_options(kind)
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
-        raise ValueError(f"neuron has no option {unknown} for type {kind!r}; allowed: {allowed}")
-    return NEURON_TYPES[kind](**opts)
+        raise UserError(f"neuron has no option {unknown} for type {kind!r}; allowed: {allowed}")
+    try:
+        return NEURON_TYPES[kind](**opts)
+    except (ValueError, TypeError) as exc:  # the node's own checks; its constructors stay plain-Python
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(str(exc)) from None
 
 
 def neuron_maker(cfg: Mapping[str, Any] | None) -> Callable[..., BaseNode]:

@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeGuard, cast
 import torch
 from torch import nn
 
+from ..errors import SpikeForgeError
 from ..timelayout import check_time_steps
 from . import backends, presets
 from .init import Init, fill_, parse_init
@@ -42,7 +43,7 @@ SHARINGS = ("neuron", "channel", "layer")
 LEARN = "learn"
 
 
-class NeuronParameterError(RuntimeError):
+class NeuronParameterError(SpikeForgeError, RuntimeError):
     """A lazily shaped neuron parameter was used before it was created, or with the wrong shape."""
 
 
@@ -121,6 +122,7 @@ class BaseNode(nn.Module):
         self.stateful = stateful
         self.record_spikes = record_spikes
         self.record_v = record_v
+        backends.check_name(backend)  # a misspelt backend fails here, not at the first forward pass
         self.backend = backend
 
         # Initial membrane potential.
