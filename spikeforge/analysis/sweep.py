@@ -110,7 +110,16 @@ def train_run(raw: dict[str, Any], run_dir: Path, *, keep_plots: bool = False) -
 
     run_dir = Path(run_dir)
     if run_dir.exists():  # interrupted or different: the engine appends to metrics.jsonl, so start clean
-        shutil.rmtree(run_dir)
+        # ...unless another process is training into it (two sweeps sharing an output folder): its lock
+        # refuses in one line, and nothing of that run is removed. The lock file itself stays while held.
+        with RF.RunLock(run_dir):
+            for child in run_dir.iterdir():
+                if child.name == RF.LOCK:
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
     raw = copy.deepcopy(raw)
     if not keep_plots:
         raw.setdefault("run", {})["plots"] = False
