@@ -46,3 +46,21 @@ def test_jsonl_and_cli(tmp_path, capsys):
     (run / "bad.jsonl").write_text('{"epoch": 0}\nnot json\n')
     assert run_analyze(parser.parse_args(["analyze", "layer-curves", str(run / "bad.jsonl")])) == 2
     assert "bad.jsonl:2" in capsys.readouterr().err
+
+
+def test_fractions_and_rates_are_drawn_in_percent(tmp_path, monkeypatch):
+    import spikeforge.analysis.plots as plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: drawn.__setitem__(path.stem, fig.axes[0]))
+    metrics = ("dead_fraction_sample", "saturated_fraction_sample", "firing_rate", "weight_change")
+    records = [{"epoch": e, **{f"monitor/a/{m}": 0.25 for m in metrics}} for e in (1, 2)]
+    for metric in metrics:
+        plots.plot_layer_curves(records, metric, tmp_path / f"{metric}.png")
+    shown = {m: (ax.get_ylabel(), float(max(ax.lines[0].get_ydata()))) for m, ax in drawn.items()}
+    assert shown == {
+        "dead_fraction_sample": ("dead_fraction_sample (%)", 25.0),
+        "saturated_fraction_sample": ("saturated_fraction_sample (%)", 25.0),
+        "firing_rate": ("firing_rate (%)", 25.0),
+        "weight_change": ("weight_change", 0.25),
+    }

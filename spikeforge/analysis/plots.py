@@ -182,7 +182,8 @@ def plot_layer_curves(
             keys look like ``"monitor/<layer>/<metric>"`` (any prefix is accepted).
         metric: the key suffix: ``"dead_fraction"``, ``"firing_rate"``, ``"weight_change"``, ...
         out_png: where to write the PNG.
-        percent: show values x100 with a ``%`` axis; default for ``*_fraction`` and ``*_rate``.
+        percent: show values x100 with a ``%`` axis; default for fractions (``dead_fraction``,
+            ``dead_fraction_sample``, ...) and rates (``*_rate``).
     Returns:
         The plotted series ``{layer: (epochs, values)}``.
     Raises:
@@ -192,7 +193,7 @@ def plot_layer_curves(
     if not series:
         raise UserError(f"no '<layer>/{metric}' values with an '{x_key}' in the {len(records)} records")
     if percent is None:
-        percent = metric.endswith(("_fraction", "_rate"))
+        percent = "_fraction" in metric or metric.endswith("_rate")
     scale = 100.0 if percent else 1.0
     fig, axes = new_figure(size=(6.4, 4.0))
     ax = axes[0, 0]
