@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikeforge.train.running_stats import adopt_first_batch_statistics, fresh_batch_norms
+from spikeforge.train.running_stats import adopt_first_batch_statistics, calibrated, fresh_batch_norms
 
 
 def test_one_update_is_replaced_by_the_batch_statistics():
@@ -33,3 +33,18 @@ def test_norms_updated_twice_or_without_momentum_or_already_trained_are_left_alo
     before = twice.running_var.clone()
     assert adopt_first_batch_statistics([twice]) == 0
     torch.testing.assert_close(twice.running_var, before)
+
+
+def test_calibrated_norms_hold_the_batches_statistics_inside_and_their_own_after():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.BatchNorm1d(2), nn.Dropout(0.5))
+    batches = [torch.randn(8, 2) * 0.1 + 3.0 for _ in range(3)]
+    with calibrated(model, batches) as n:
+        assert n == 1 and not model.training and not model[0].training
+        torch.testing.assert_close(model[0].running_mean, torch.cat(batches).mean(0), rtol=1e-5, atol=1e-5)
+        assert model[0].running_var.max().item() < 0.1  # the batches' variance, not the initial 1
+    assert model.training and model[0].momentum == 0.1 and int(model[0].num_batches_tracked) == 0
+    torch.testing.assert_close(model[0].running_mean, torch.zeros(2))
+    torch.testing.assert_close(model[0].running_var, torch.ones(2))
+    with calibrated(nn.Linear(2, 2), batches) as n:  # nothing to calibrate: nothing runs
+        assert n == 0

@@ -55,7 +55,7 @@ from .logger import MetricsLogger
 from .mix import mix_batch
 from .optim import build_optimizer, build_scheduler
 from .resume import RunClaim, best_payload, claim_run_folder, resume_run
-from .running_stats import adopt_first_batch_statistics, fresh_batch_norms
+from .running_stats import adopt_first_batch_statistics, calibrated, fresh_batch_norms
 from .runtime import autocast as _runtime_autocast
 from .runtime import local_rank as _local_rank
 from .runtime import resolve_device, seed_everything, torch_settings
@@ -236,7 +236,10 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
         # epoch 0: the untrained model's activity (dead neurons before training, Rouser Fig 4); the
         # RNG is restored so that a monitored run trains exactly as an unmonitored one
         rng = get_rng_state()
-        measured = monitor.initial(lambda: evaluate(model, test_loader, loss_fn, encoder, cfg.T, device, autocast))
+        # batch norms with statistics of the data, not their initial (0, 1) (train/running_stats.py)
+        # (in full precision: statistics only)
+        with calibrated(model, _model_inputs(test_loader, encoder, cfg.T, device, CALIBRATION_BATCHES)):
+            measured = monitor.initial(lambda: evaluate(model, test_loader, loss_fn, encoder, cfg.T, device, autocast))
         initial = {RF.MONITOR_PREFIX + k: v for k, v in measured.items()}
         set_rng_state(rng)
 
@@ -448,6 +451,18 @@ def _train_epoch(
         RF.TRAIN_ACC: stats[1].item() / n,
         RF.TRAIN_SAMPLES_PER_S: stats[2].item() / max(time.time() - t0, 1e-9),
     }
+
+
+#: test batches whose statistics the fresh batch norms get for the monitor's epoch-0 measurement
+CALIBRATION_BATCHES = 20
+
+
+def _model_inputs(loader, encoder: str, T: int, device: torch.device, limit: int):
+    """The model inputs ``[T, B, ...]`` of the first ``limit`` batches of ``loader``, one at a time."""
+    for i, (x, _) in enumerate(loader):
+        if i >= limit:
+            return
+        yield encode_batch(x.to(device, non_blocking=True), encoder, T)
 
 
 def _build_monitor(cfg: Config, model: nn.Module):
