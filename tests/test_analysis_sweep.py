@@ -7,16 +7,9 @@ import pytest
 from spikeforge.analysis.sweep import train_run
 from spikeforge.errors import RunFolderError
 from spikeforge.train import runfolder as RF
+from tests.test_faults import raw
 
-TINY = {
-    "name": "tiny",
-    "device": "cpu",
-    "T": 2,
-    "epochs": 1,
-    "model": {"name": "digits_convnet", "options": {"widths": [4, 8]}},
-    "data": {"name": "digits", "batch_size": 32},
-    "run": {"max_steps_per_epoch": 2, "progress": False, "threads": 1},
-}
+TINY = raw(epochs=1)  # the fault suite's tiny run, one epoch of 3 steps
 
 
 def test_a_stale_folder_is_cleared_and_trained(tmp_path):
