@@ -307,3 +307,22 @@ def test_digits_convnet_first_stage_encodes_once():
     with torch.no_grad():
         out = model(direct(torch.rand(5, 1, 8, 8), 4))
     assert seen == [5] and out.shape == (4, 5, 10)
+
+
+def test_models_command_lists_every_model_and_shows_one(capsys):
+    from spikeforge.commands import main
+    from spikeforge.models import MODELS
+
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == sorted(MODELS)
+    assert "digits_convnet  " in lines[0] and "[T, B, 1, 8, 8]" in lines[0]
+    assert lines[-1].startswith(f"{len(MODELS)} models")
+    assert main(["models", "digits_convnet"]) == 0
+    out = capsys.readouterr().out
+    assert "  widths: [32, 64]\n" in out and "  encode_once: true\n" in out  # as a YAML config writes them
+    assert "from the run: num_classes" in out and "  type: lif\n" in out  # the default neuron
+    assert "  neuron:" not in out  # the config's own neuron: section
+    assert main(["models", "resnet9000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("spikeforge models: error: unknown model 'resnet9000'; choose one of [")

@@ -4,6 +4,7 @@
     spikeforge eval RUN_DIR|CHECKPOINT [--data ROOT] [--set ...] [--trust-paths]
     spikeforge configs
     spikeforge data list|info|prepare DATASET --root DIR
+    spikeforge models [NAME]
     spikeforge analyze NAME ...
     spikeforge energy ...
     spikeforge report RUN_DIR ...
@@ -15,8 +16,9 @@ T=4). User errors (SpikeForge's own error classes, :func:`_user_errors`, and a f
 read-only disk) print one line and exit 2; anything else is a bug and keeps its traceback;
 ``--debug`` shows the traceback of every error.
 
-One module per command (:mod:`.train` for ``train``/``eval``/``configs``, :mod:`.data`, :mod:`.analyze`,
-:mod:`.energy`, :mod:`.report`, :mod:`.reproduce`); the library never imports this package (a test walks it).
+One module per command (:mod:`.train` for ``train``/``eval``/``configs``, :mod:`.data`, :mod:`.models`,
+:mod:`.analyze`, :mod:`.energy`, :mod:`.report`, :mod:`.reproduce`); the library never imports this package
+(a test walks it).
 """
 
 from __future__ import annotations
@@ -72,12 +74,13 @@ def build_parser(
     # only when the command needs them: building their parsers imports e.g. matplotlib.
     area_commands: list[tuple[Callable, Callable]] = []
     if plugins:
-        from . import analyze, data, energy, report, reproduce
+        from . import analyze, data, energy, models, report, reproduce
 
         area_commands = [
             (analyze.add_analyze_parser, analyze.run_analyze),
             (energy.add_energy_parser, energy.run_energy),
             (data.add_data_parser, data.run_data),
+            (models.add_models_parser, models.run_models),
             (report.add_report_parser, report.run_report),
             (reproduce.add_reproduce_parser, reproduce.run_reproduce),
         ]
@@ -109,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("spikeforge: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `spikeforge models | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
     except Exception as exc:  # user-facing errors: one line, no traceback unless --debug
         if args.debug or not _is_user_error(exc):
             raise
