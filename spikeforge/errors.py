@@ -33,7 +33,8 @@ class MissingDependencyError(SpikeForgeError, ModuleNotFoundError):
     ``name`` is the missing module, as on :class:`ModuleNotFoundError`.
     """
 
-    def __init__(self, message: str, name: str) -> None:
+    # ``name`` may be left out: DataLoader workers re-raise an error as ``type(exc)(message)``
+    def __init__(self, message: str, name: str | None = None) -> None:
         super().__init__(message, name=name)
 
 

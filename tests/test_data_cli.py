@@ -106,3 +106,12 @@ def test_parser_wires_into_a_parent_cli():
     with pytest.raises(SystemExit):
         parser.parse_args(["data", "prepare", "shd", "-o", "novalue"])
     assert callable(run_data)
+
+
+def test_missing_dependency_survives_a_dataloader_worker_reraise():
+    """DataLoader workers re-raise as ``type(exc)(message)``: the class must take the message alone."""
+    from spikeforge.errors import MissingDependencyError
+
+    exc = MissingDependencyError("reading SHD needs the 'h5py' package: pip install h5py", name="h5py")
+    again = type(exc)(str(exc))
+    assert isinstance(again, ModuleNotFoundError) and str(again) == str(exc)
