@@ -9,7 +9,17 @@ keeps working.
 
 from __future__ import annotations
 
-__all__ = ["MissingDependencyError", "MissingFileError", "RunFolderError", "SpikeForgeError", "UserError"]
+import contextlib
+from collections.abc import Iterator
+
+__all__ = [
+    "MissingDependencyError",
+    "MissingFileError",
+    "RunFolderError",
+    "SpikeForgeError",
+    "UserError",
+    "values_checked_as_user_errors",
+]
 
 
 class SpikeForgeError(Exception):
@@ -41,3 +51,19 @@ class MissingDependencyError(SpikeForgeError, ModuleNotFoundError):
 class RunFolderError(SpikeForgeError, RuntimeError):
     """A run folder cannot be used: in use by another process, already holding a run, damaged, not writable,
     or its checkpoint does not match its config."""
+
+
+@contextlib.contextmanager
+def values_checked_as_user_errors(prefix: str = "") -> Iterator[None]:
+    """Inside the block, a ``ValueError``/``TypeError`` is a bad value the user gave: re-raised as
+    :class:`UserError` with ``prefix`` before its message (a ``UserError`` passes unchanged).
+
+    For the boundary where a user's mapping (a config section, a CLI option) reaches a plain-Python
+    constructor that checks its own arguments (a dataset's options, a model, a neuron).
+    """
+    try:
+        yield
+    except UserError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{prefix}{exc}") from None

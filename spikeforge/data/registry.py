@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
-from ..errors import UserError
+from ..errors import UserError, values_checked_as_user_errors
 from .errors import EmptySplitError
 
 __all__ = [
@@ -111,12 +111,8 @@ class DatasetInfo:
             raise UserError(f"dataset {self.name!r} has no option {unknown}; allowed: {allowed}")
         if self.options_type is None:
             return dict(options)
-        try:
+        with values_checked_as_user_errors(f"dataset {self.name!r}: "):  # the dataclass's own checks
             return self.options_type(**options)
-        except (ValueError, TypeError) as exc:  # the dataclass's own checks: a bad value the user gave
-            if isinstance(exc, UserError):
-                raise
-            raise UserError(f"dataset {self.name!r}: {exc}") from None
 
 
 def _default(field: dataclasses.Field) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, values_checked_as_user_errors
 
 __all__ = ["MODELS", "ModelInfo", "build_model", "list_models", "model_info", "register_model"]
 
@@ -98,12 +98,8 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise UserError(f"model {name!r} has no option {unknown}; allowed: {allowed}")
-    try:
+    with values_checked_as_user_errors(f"model {name!r}: "):  # the constructors check their options
         return info.builder(**kwargs)
-    except (ValueError, TypeError) as exc:  # the constructors check their options (widths, stem, ...)
-        if isinstance(exc, UserError):
-            raise
-        raise UserError(f"model {name!r}: {exc}") from None
 
 
 def list_models() -> dict[str, str]:

@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import UserError
+from ..errors import UserError, values_checked_as_user_errors
 from .nodes import BaseNode, CUBALIFNode, IFNode, LIFNode
 
 __all__ = ["NEURON_TYPES", "build_neuron", "neuron_options", "neuron_maker"]
@@ -53,12 +53,8 @@ def build_neuron(cfg: Mapping[str, Any] | None = None, **overrides: Any) -> Base
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
         raise UserError(f"neuron has no option {unknown} for type {kind!r}; allowed: {allowed}")
-    try:
+    with values_checked_as_user_errors():  # the node's own checks; its constructors stay plain-Python
         return NEURON_TYPES[kind](**opts)
-    except (ValueError, TypeError) as exc:  # the node's own checks; its constructors stay plain-Python
-        if isinstance(exc, UserError):
-            raise
-        raise UserError(str(exc)) from None
 
 
 def neuron_maker(cfg: Mapping[str, Any] | None) -> Callable[..., BaseNode]:
