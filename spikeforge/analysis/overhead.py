@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
+from ..errors import UserError, values_checked_as_user_errors
 from ..neuron.factory import build_neuron
 from ..neuron.nodes import BaseNode
 from .plots import new_figure, save_figure
@@ -128,11 +128,9 @@ def run_overhead(
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError("device 'cuda' requested but CUDA is not available")
-    try:  # the user's neuron mapping and backend, checked once on one step of one neuron before any timing
-        with torch.no_grad():
-            build_neuron(cfg, feature_shape=(1,), backend=backend).to(dev)(torch.zeros(1, 1, 1, device=dev))
-    except (ValueError, TypeError) as exc:
-        raise UserError(f"neuron: {exc}") from None
+    # the user's neuron mapping and backend, checked once on one step of one neuron before any timing
+    with values_checked_as_user_errors("neuron: "), torch.no_grad():
+        build_neuron(cfg, feature_shape=(1,), backend=backend).to(dev)(torch.zeros(1, 1, 1, device=dev))
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
