@@ -144,7 +144,7 @@ def test_ddp_two_cpu_processes_stay_in_sync(tmp_path):
         env=env,
         timeout=300,
     )
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == 0, out.stdout[-1500:] + out.stderr[-3000:]  # stdout: how far the ranks got
     assert "ranks in sync" in out.stdout and "world 2" in out.stdout
     assert (tmp_path / "ddp" / "last.pt").is_file()
     ckpt = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
@@ -177,6 +177,31 @@ def _ddp_worker(rank, world, init_file, x, y, out_dir):
         opt.step()
     torch.save(model.state_dict(), Path(out_dir) / f"rank{rank}.pt")
     dist.destroy_process_group()
+
+
+def _late_main_worker(rank, world, init_file, out_dir):
+    import time
+
+    import torch.distributed as dist
+
+    from spikeforge.train import distributed as D
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    out = Path(out_dir)
+    if rank == 0:  # the main rank's end of run: plots and result.json after the last collective
+        time.sleep(1.0)
+        (out / "result.json").write_text("{}")
+    D.cleanup(synchronize=True)
+    if rank == 1:
+        (out / "rank1_left_after_result.txt").write_text(str((out / "result.json").is_file()))
+
+
+def test_a_finished_rank_leaves_only_after_the_main_rank_wrote_its_files(tmp_path):
+    """A rank leaving early can abort at exit and make torchrun SIGTERM the main rank mid-write."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_late_main_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    assert (tmp_path / "rank1_left_after_result.txt").read_text() == "True"
 
 
 def test_ddp_equals_single_process_on_the_concatenated_batch(tmp_path):

@@ -82,9 +82,21 @@ def _restart_store(env: DistEnv):
     return dist.PrefixStore(f"/spikeforge/attempt_{attempt}", store)
 
 
-def cleanup() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def cleanup(synchronize: bool = False) -> None:
+    """Destroy the process group (no-op without one).
+
+    ``synchronize=True`` (a run that finished on this rank) first waits for every rank. The main
+    rank still draws the plots and writes ``result.json`` after the last collective; a rank that
+    leaves meanwhile and fails in its own teardown (seen once in CI: a gloo rank aborting with
+    ``terminate called without an active exception``) makes torchrun SIGTERM the main rank before
+    those files exist. After a failure no rank waits: the others may never get here, and torchrun
+    stops them when one rank exits with an error.
+    """
+    if not is_initialized():
+        return
+    if synchronize:
+        all_reduce(torch.zeros(1))  # a barrier on the backend's device (plain dist.barrier guesses GPU 0 under NCCL)
+    dist.destroy_process_group()
 
 
 def is_initialized() -> bool:

@@ -162,13 +162,16 @@ def train(
     with torch_settings(cfg.run.threads, cfg.run.deterministic):
         env = D.setup(device)
         claim: RunClaim | None = None
+        finished = False
         try:
             claim = claim_run_folder(cfg, env, resume, run_dir, overwrite)
-            return _train(cfg, env, device, claim, callbacks or [], verbose and env.is_main, t_start)
+            result = _train(cfg, env, device, claim, callbacks or [], verbose and env.is_main, t_start)
+            finished = True
+            return result
         finally:
             if claim is not None and claim.lock is not None:
                 claim.lock.release()
-            D.cleanup()
+            D.cleanup(synchronize=finished)  # every rank leaves after the main rank's last file
 
 
 def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
