@@ -580,7 +580,7 @@ def _collective_rank(rank: int, world: int, init_file: str, run_dir: str, calls_
 
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    D.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     calls: list[str] = []
     staged: set[int] = set()
     real_staged = D._staged

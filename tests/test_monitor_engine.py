@@ -229,9 +229,9 @@ def test_training_monitor_compute_reports_what_ran():
 
 # ----------------------------------------------------------------------------- DDP: counts are summed over ranks
 def _ddp_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
-    import torch.distributed as dist
+    from spikeforge.train import distributed as D
 
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    D.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.manual_seed(0)
     model = nn.Sequential(IFNode(), IFNode(v_threshold=2.5))
     monitor = TrainingMonitor(model)
@@ -243,7 +243,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
     result = monitor.compute()
     if rank == 0:
         torch.save(result, out_file)
-    dist.destroy_process_group()
+    D.cleanup()
 
 
 def _ddp_inputs():

@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from spikeforge.train import distributed as D
 from spikeforge.train.config import config_from_dict
 from spikeforge.train.engine import TrainingDiverged, train
 from spikeforge.train.evaluate import evaluate_run
@@ -152,13 +153,11 @@ def test_ddp_two_cpu_processes_stay_in_sync(tmp_path):
 
 
 def _ddp_worker(rank, world, init_file, x, y, out_dir):
-    import torch.distributed as dist
-
     from spikeforge import materialize
     from spikeforge.losses import TETLoss
     from spikeforge.models.registry import build_model
 
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    D.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.manual_seed(rank)  # different init per rank: DDP must broadcast rank 0's parameters
     model = build_model(
         "spiking_mlp",
@@ -176,17 +175,23 @@ def _ddp_worker(rank, world, init_file, x, y, out_dir):
         TETLoss()(ddp(xs), ys).backward()
         opt.step()
     torch.save(model.state_dict(), Path(out_dir) / f"rank{rank}.pt")
-    dist.destroy_process_group()
+    D.cleanup()
 
 
-def _late_main_worker(rank, world, init_file, out_dir):
+def _thread_names() -> list[str]:
+    return sorted(p.read_text().strip() for p in Path("/proc/self/task").glob("*/comm"))
+
+
+def _teardown_worker(rank, world, port, out_dir):
     import time
 
-    import torch.distributed as dist
-
-    from spikeforge.train import distributed as D
-
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    os.environ.update(
+        {"RANK": str(rank), "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    )
+    D.setup(torch.device("cpu"))
+    net = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(3, 2))  # the engine's wrapper
+    net(torch.rand(4, 3)).sum().backward()
+    del net
     out = Path(out_dir)
     if rank == 0:  # the main rank's end of run: plots and result.json after the last collective
         time.sleep(1.0)
@@ -194,14 +199,29 @@ def _late_main_worker(rank, world, init_file, out_dir):
     D.cleanup(synchronize=True)
     if rank == 1:
         (out / "rank1_left_after_result.txt").write_text(str((out / "result.json").is_file()))
+    (out / f"threads{rank}.json").write_text(json.dumps(_thread_names()))
 
 
-def test_a_finished_rank_leaves_only_after_the_main_rank_wrote_its_files(tmp_path):
-    """A rank leaving early can abort at exit and make torchrun SIGTERM the main rank mid-write."""
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the threads from /proc")
+def test_ranks_leave_together_and_free_the_process_group(tmp_path):
+    """A finished rank leaves only after the main rank wrote its files, and the process group is gone by then.
+
+    A rank leaving early could abort at exit and make torchrun SIGTERM the main rank mid-write; a
+    group kept alive past destroy_process_group (DDP importing torch._dynamo after it was created)
+    leaves gloo's threads running into interpreter exit, where a closing peer can abort the process.
+    """
+    import socket
+
     import torch.multiprocessing as mp
 
-    mp.spawn(_late_main_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_teardown_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
     assert (tmp_path / "rank1_left_after_result.txt").read_text() == "True"
+    for rank in (0, 1):
+        threads = json.loads((tmp_path / f"threads{rank}.json").read_text())
+        assert not [t for t in threads if "gloo" in t], (rank, threads)
 
 
 def test_ddp_equals_single_process_on_the_concatenated_batch(tmp_path):
