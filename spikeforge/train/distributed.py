@@ -71,8 +71,9 @@ def init_process_group(backend: str, **kwargs: Any) -> None:
     DDP imports ``torch._dynamo`` when it is constructed. Imported after the process group exists,
     it keeps the group alive past ``destroy_process_group`` (torch 2.13): gloo's worker and socket
     threads still run at interpreter exit, where a peer closing its sockets aborts the process with
-    ``terminate called without an active exception`` (5 of 23 two-rank runs of a bare DDP script;
-    0 of 80 with this order). Use this instead of the torch function when starting a group by hand.
+    ``terminate called without an active exception`` (5 of 23 two-rank runs of a bare DDP script
+    on a busy machine, 0 of 80 with this order; ``benchmarks/bench_ddp_teardown.py``). Use this
+    instead of the torch function when starting a group by hand.
     """
     import torch._dynamo  # noqa: F401
 
