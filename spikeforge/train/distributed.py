@@ -103,8 +103,8 @@ def cleanup(synchronize: bool = False) -> None:
 
     ``synchronize=True`` (a run that finished on this rank) first waits for every rank. The main
     rank still draws the plots and writes ``result.json`` after the last collective; a rank that
-    leaves meanwhile and fails in its own teardown (seen once in CI: a gloo rank aborting with
-    ``terminate called without an active exception``) makes torchrun SIGTERM the main rank before
+    leaves meanwhile and then fails in its own exit (as gloo ranks did before
+    :func:`init_process_group` fixed the import order) makes torchrun SIGTERM the main rank before
     those files exist. After a failure no rank waits: the others may never get here, and torchrun
     stops them when one rank exits with an error.
     """
