@@ -32,6 +32,8 @@ from spikeforge.train.config import ConfigError, config_from_dict
 from spikeforge.train.engine import TrainingDiverged, train
 from spikeforge.train.evaluate import evaluate_run
 
+from .ranks import GROUP_TIMEOUT, run_job, spawn_ranks
+
 pytestmark = pytest.mark.faults
 
 TINY = {
@@ -205,7 +207,7 @@ def test_elastic_restart_resumes_from_the_last_checkpoint(tmp_path):
     config.write_text(yaml.safe_dump(raw(epochs=3, out_dir=str(tmp_path / "runs"))))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     worker = Path(__file__).with_name("faults_worker.py")
-    out = subprocess.run(
+    out = run_job(
         [
             sys.executable,
             "-m",
@@ -218,10 +220,8 @@ def test_elastic_restart_resumes_from_the_last_checkpoint(tmp_path):
             str(config),
             str(tmp_path / "ddp"),
         ],
-        capture_output=True,
-        text=True,
         env=env,
-        timeout=300,
+        timeout_s=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "elastic restart 1: resuming" in out.stdout, out.stdout[-2000:]
@@ -580,7 +580,7 @@ def _collective_rank(rank: int, world: int, init_file: str, run_dir: str, calls_
 
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
     torch.set_num_threads(1)
-    D.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    D.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world, timeout=GROUP_TIMEOUT)
     calls: list[str] = []
     staged: set[int] = set()
     real_staged = D._staged
@@ -617,15 +617,7 @@ def _collective_rank(rank: int, world: int, init_file: str, run_dir: str, calls_
 @pytest.mark.slow
 def test_ddp_collectives_follow_the_cuda_device_rule(tmp_path):
     """A 2-process gloo DDP run, monitors on, in which every collective is checked against the device rule."""
-    import torch.multiprocessing as mp
-
-    mp.start_processes(
-        _spawn_entry,
-        args=(2, str(tmp_path / "init"), str(tmp_path / "run"), str(tmp_path)),
-        nprocs=2,
-        join=True,
-        start_method="spawn",
-    )
+    spawn_ranks(_spawn_entry, (2, str(tmp_path / "init"), str(tmp_path / "run"), str(tmp_path)))
     calls = (tmp_path / "calls0.txt").read_text().splitlines()
     ours = [c for c in calls if c.split(":")[1].startswith("spikeforge.")]
     assert ours and all(c.split(":")[1] == "spikeforge.train.distributed" for c in ours)

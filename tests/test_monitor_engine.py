@@ -18,6 +18,8 @@ from spikeforge.train.config import config_from_dict
 from spikeforge.train.engine import _seed_everything, train
 from spikeforge.train.logger import read_metrics
 
+from .ranks import GROUP_TIMEOUT, spawn_ranks
+
 TINY = {
     "name": "tiny",
     "seed": 0,
@@ -231,7 +233,7 @@ def test_training_monitor_compute_reports_what_ran():
 def _ddp_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
     from spikeforge.train import distributed as D
 
-    D.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    D.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world, timeout=GROUP_TIMEOUT)
     torch.manual_seed(0)
     model = nn.Sequential(IFNode(), IFNode(v_threshold=2.5))
     monitor = TrainingMonitor(model)
@@ -243,7 +245,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
     result = monitor.compute()
     if rank == 0:
         torch.save(result, out_file)
-    D.cleanup()
+    D.cleanup(synchronize=True)  # as the engine does: no rank tears the group down while a peer still uses it
 
 
 def _ddp_inputs():
@@ -255,10 +257,8 @@ def _ddp_inputs():
 
 
 def test_ddp_sums_spike_counts_over_ranks(tmp_path):
-    import torch.multiprocessing as mp
-
     out = tmp_path / "rank0.pt"
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, join=True)
+    spawn_ranks(_ddp_worker, (2, str(tmp_path / "init"), str(out)))
     merged = torch.load(out)
     # the same two shards seen by one process
     model = nn.Sequential(IFNode(), IFNode(v_threshold=2.5))

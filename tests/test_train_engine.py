@@ -15,6 +15,8 @@ from spikeforge.train.config import config_from_dict
 from spikeforge.train.engine import TrainingDiverged, train
 from spikeforge.train.evaluate import evaluate_run
 
+from .ranks import GROUP_TIMEOUT, run_job, spawn_ranks
+
 TINY = {
     "name": "tiny",
     "T": 2,
@@ -126,7 +128,7 @@ def test_ddp_two_cpu_processes_stay_in_sync(tmp_path):
     raw["epochs"] = 2
     config.write_text(yaml.safe_dump(raw))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(
+    out = run_job(
         [
             sys.executable,
             "-m",
@@ -140,10 +142,8 @@ def test_ddp_two_cpu_processes_stay_in_sync(tmp_path):
             "--run-dir",
             str(tmp_path / "ddp"),
         ],
-        capture_output=True,
-        text=True,
         env=env,
-        timeout=300,
+        timeout_s=300,
     )
     assert out.returncode == 0, out.stdout[-1500:] + out.stderr[-3000:]  # stdout: how far the ranks got
     assert "ranks in sync" in out.stdout and "world 2" in out.stdout
@@ -152,12 +152,13 @@ def test_ddp_two_cpu_processes_stay_in_sync(tmp_path):
     assert len(ckpt["rng"]) == 2  # both ranks' RNG states, for exact resume
 
 
-def _ddp_worker(rank, world, init_file, x, y, out_dir):
+def _ddp_worker(rank, world, init_file, batch_file, out_dir):
     from spikeforge import materialize
     from spikeforge.losses import TETLoss
     from spikeforge.models.registry import build_model
 
-    D.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    x, y = torch.load(batch_file, weights_only=True)
+    D.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world, timeout=GROUP_TIMEOUT)
     torch.manual_seed(rank)  # different init per rank: DDP must broadcast rank 0's parameters
     model = build_model(
         "spiking_mlp",
@@ -175,7 +176,7 @@ def _ddp_worker(rank, world, init_file, x, y, out_dir):
         TETLoss()(ddp(xs), ys).backward()
         opt.step()
     torch.save(model.state_dict(), Path(out_dir) / f"rank{rank}.pt")
-    D.cleanup()
+    D.cleanup(synchronize=True)  # as the engine does: no rank tears the group down while a peer still uses it
 
 
 def _thread_names() -> list[str]:
@@ -212,12 +213,10 @@ def test_ranks_leave_together_and_free_the_process_group(tmp_path):
     """
     import socket
 
-    import torch.multiprocessing as mp
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_teardown_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    spawn_ranks(_teardown_worker, (2, port, str(tmp_path)))
     assert (tmp_path / "rank1_left_after_result.txt").read_text() == "True"
     for rank in (0, 1):
         threads = json.loads((tmp_path / f"threads{rank}.json").read_text())
@@ -226,8 +225,6 @@ def test_ranks_leave_together_and_free_the_process_group(tmp_path):
 
 def test_ddp_equals_single_process_on_the_concatenated_batch(tmp_path):
     """Two ranks with half a batch each take the same steps as one process with the whole batch."""
-    import torch.multiprocessing as mp
-
     from spikeforge import materialize
     from spikeforge.losses import TETLoss
     from spikeforge.models.registry import build_model
@@ -235,7 +232,9 @@ def test_ddp_equals_single_process_on_the_concatenated_batch(tmp_path):
     torch.manual_seed(0)
     x = torch.rand(3, 16, 64) * 2
     y = torch.randint(0, 10, (16,))
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), x, y, str(tmp_path)), nprocs=2, join=True)
+    # the batch goes by file: tensors as spawn arguments would travel through torch's shared-memory file descriptors
+    torch.save((x, y), tmp_path / "batch.pt")
+    spawn_ranks(_ddp_worker, (2, str(tmp_path / "init"), str(tmp_path / "batch.pt"), str(tmp_path)))
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
 
