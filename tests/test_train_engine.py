@@ -176,6 +176,7 @@ def _ddp_worker(rank, world, init_file, batch_file, out_dir):
         TETLoss()(ddp(xs), ys).backward()
         opt.step()
     torch.save(model.state_dict(), Path(out_dir) / f"rank{rank}.pt")
+    del ddp  # before the group, as the engine does (see distributed.cleanup: its Reducer would free the group)
     D.cleanup(synchronize=True)  # as the engine does: no rank tears the group down while a peer still uses it
 
 
@@ -201,6 +202,42 @@ def _teardown_worker(rank, world, port, out_dir):
     if rank == 1:
         (out / "rank1_left_after_result.txt").write_text(str((out / "result.json").is_file()))
     (out / f"threads{rank}.json").write_text(json.dumps(_thread_names()))
+
+
+def test_a_failed_ddp_run_drops_its_wrapper_before_the_group(tmp_path, monkeypatch):
+    """A run failing under DDP frees its DDP wrapper before the process group is torn down.
+
+    The traceback would otherwise keep the wrapper alive past ``cleanup``; freed later, its Reducer
+    destroys the gloo group while holding the GIL, which can deadlock against a gloo worker thread
+    (see ``distributed.cleanup``). Ranks and group are faked: only the order is checked here.
+    """
+    import weakref
+
+    import spikeforge.train.engine as E
+
+    wrappers: list[weakref.ref] = []
+
+    class FakeDDP(torch.nn.Module):
+        def __init__(self, module, device_ids=None):
+            super().__init__()
+            self.module = module
+            wrappers.append(weakref.ref(self))
+
+        def forward(self, *args, **kwargs):
+            return self.module(*args, **kwargs)
+
+    alive_at_cleanup = []
+    monkeypatch.setattr(E.D, "setup", lambda device: D.DistEnv(rank=0, world_size=2))
+    monkeypatch.setattr(E.D, "cleanup", lambda synchronize=False: alive_at_cleanup.append(wrappers[0]() is not None))
+    monkeypatch.setattr(E.nn.parallel, "DistributedDataParallel", FakeDDP)
+    monkeypatch.setattr(E, "_gather_rng", lambda env: [E.get_rng_state()] * env.world_size)
+
+    def stop(epoch, record):
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(cfg(), run_dir=tmp_path / "run", callbacks=[stop], verbose=False)
+    assert len(wrappers) == 1 and alive_at_cleanup == [False]
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the threads from /proc")

@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sized
 from pathlib import Path
 from typing import Any, cast
@@ -168,6 +169,13 @@ def train(
             result = _train(cfg, env, device, claim, callbacks or [], verbose and env.is_main, t_start)
             finished = True
             return result
+        except BaseException as exc:
+            if env.enabled:
+                # _train's frame, kept by the traceback, still holds the DDP wrapper: freed after the
+                # group, its Reducer would free the group holding the GIL (see distributed.cleanup).
+                # The traceback keeps its lines; the failed frames lose their locals.
+                traceback.clear_frames(exc.__traceback__)
+            raise
         finally:
             if claim is not None and claim.lock is not None:
                 claim.lock.release()
