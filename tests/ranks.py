@@ -13,6 +13,7 @@ returns) would otherwise block the whole suite until CI kills it, with no word o
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import faulthandler
 import os
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,9 +72,9 @@ def spawn_ranks(
 def run_job(cmd: Sequence[str], timeout_s: float = 300.0, **kwargs: Any) -> subprocess.CompletedProcess:
     """``subprocess.run(cmd, capture_output=True, text=True)`` for a job that starts processes of its own (torchrun).
 
-    The job runs in its own session; past ``timeout_s`` the whole session is killed (torchrun and
-    its workers, which ``subprocess.run``'s timeout would leave running) and the test fails with
-    what the job had printed.
+    Past ``timeout_s`` the job is killed with every process it started, and the test fails with
+    what the job had printed. torchrun starts each worker in a session of its own, so killing the
+    job's process group would leave a hung worker running, holding the job's output pipes open.
     """
     with subprocess.Popen(
         list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs
@@ -80,8 +82,29 @@ def run_job(cmd: Sequence[str], timeout_s: float = 300.0, **kwargs: Any) -> subp
         try:
             stdout, stderr = job.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(job.pid, signal.SIGKILL)
+            for pid in [job.pid, *_descendants(job.pid)]:  # listed before any is killed: orphans lose their parent
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(job.pid, signal.SIGKILL)
             stdout, stderr = job.communicate()
             head = " ".join(cmd[:6])
             pytest.fail(f"{head} ... ran past {timeout_s:.0f} s: killed\n{stdout[-1500:]}\n{stderr[-3000:]}")
     return subprocess.CompletedProcess(job.args, job.returncode, stdout, stderr)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, theirs, ...), from ``/proc`` (empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # the name in (...) may hold spaces
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

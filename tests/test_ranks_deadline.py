@@ -37,10 +37,11 @@ def test_ranks_stuck_past_their_watchdog_are_killed_at_the_deadline():
 
 
 def test_a_job_past_its_time_is_killed_with_its_children(tmp_path):
+    """Its child runs in a session of its own and holds the job's output pipes, as torchrun's workers do."""
     pid_file = tmp_path / "child.pid"
     script = (
         "import subprocess, sys, time\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'])\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'], start_new_session=True)\n"
         f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
         "print('started', flush=True)\n"
         "time.sleep(3600)\n"
@@ -48,7 +49,7 @@ def test_a_job_past_its_time_is_killed_with_its_children(tmp_path):
     with pytest.raises(pytest.fail.Exception, match=r"ran past 5 s: killed\nstarted"):
         run_job([sys.executable, "-c", script], timeout_s=5.0)
     child = int(pid_file.read_text())
-    for _ in range(50):  # the grandchild was killed with the session; give the kernel a moment to reap it
+    for _ in range(50):  # the child was killed with the job; give the kernel a moment to reap it
         try:
             with open(f"/proc/{child}/stat") as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
