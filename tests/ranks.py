@@ -82,11 +82,10 @@ def run_job(cmd: Sequence[str], timeout_s: float = 300.0, **kwargs: Any) -> subp
         try:
             stdout, stderr = job.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            for pid in [job.pid, *_descendants(job.pid)]:  # listed before any is killed: orphans lose their parent
+            for pid in _descendants(job.pid):  # listed while the job lives: an orphan loses its parent
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(job.pid, signal.SIGKILL)
+            os.killpg(job.pid, signal.SIGKILL)  # the job and its own group (all there is without /proc)
             stdout, stderr = job.communicate()
             head = " ".join(cmd[:6])
             pytest.fail(f"{head} ... ran past {timeout_s:.0f} s: killed\n{stdout[-1500:]}\n{stderr[-3000:]}")

@@ -176,8 +176,10 @@ def _ddp_worker(rank, world, init_file, batch_file, out_dir):
         TETLoss()(ddp(xs), ys).backward()
         opt.step()
     torch.save(model.state_dict(), Path(out_dir) / f"rank{rank}.pt")
-    del ddp  # before the group, as the engine does (see distributed.cleanup: its Reducer would free the group)
-    D.cleanup(synchronize=True)  # as the engine does: no rank tears the group down while a peer still uses it
+    # as the engine does: the wrapper goes before the group (distributed.cleanup says why), and no
+    # rank tears the group down while a peer still uses it
+    del ddp
+    D.cleanup(synchronize=True)
 
 
 def _thread_names() -> list[str]:
