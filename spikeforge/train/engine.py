@@ -59,7 +59,7 @@ from .resume import RunClaim, best_payload, claim_run_folder, resume_run
 from .running_stats import adopt_first_batch_statistics, calibrated, fresh_batch_norms
 from .runtime import autocast as _runtime_autocast
 from .runtime import local_rank as _local_rank
-from .runtime import resolve_device, seed_everything, torch_settings
+from .runtime import resolve_device, seed_everything, torch_settings, use_device
 
 __all__ = ["RunResult", "TrainingDiverged", "evaluate", "resolve_device", "train"]
 
@@ -161,6 +161,7 @@ def train(
     t_start = time.time()
     device = resolve_device(cfg.device, _local_rank())
     with torch_settings(cfg.run.threads, cfg.run.deterministic):
+        use_device(device)  # before the process group: NCCL starts on the current device
         env = D.setup(device)
         claim: RunClaim | None = None
         finished = False
@@ -183,8 +184,6 @@ def train(
 
 
 def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
     _seed_everything(cfg.seed)
     if not claim.resume:
         check_init_from(cfg)  # before the data, which can take minutes to index
