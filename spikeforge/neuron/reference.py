@@ -155,6 +155,8 @@ def multistep(
         spikes.append(s)
         if record_v:
             trace.append(v)
+    if x.shape[0] == 0:  # T = 0: no step, so no spikes; the state stays the initial one
+        return NeuronOutput(x.new_empty(x.shape), v, i, x.new_empty(x.shape, dtype=sdt) if record_v else None)
     out = torch.stack(spikes).to(x.dtype)
     return NeuronOutput(out, v, i, torch.stack(trace) if record_v else None)
 
