@@ -189,3 +189,38 @@ def test_auto_picks_triton_only_for_cuda_tensors():
     else:
         with pytest.raises(ValueError, match="needs CUDA tensors"):
             backends.resolve_backend("triton", torch.device("cpu"), torch.float32, dyn)
+
+
+def _op_args(kind: str, record_v: bool, save_h: bool, theta: str = "neuron") -> tuple:
+    from spikeforge.neuron.ops.call import flatten_call
+
+    torch.manual_seed(2)
+    x = torch.randn(5, 2, 6, dtype=torch.float64, device=DEVICE, requires_grad=True)
+    th = (torch.rand(6, dtype=torch.float64, device=DEVICE) + 0.5) if theta == "neuron" else torch.tensor(0.7)
+    th = th.to(DEVICE).requires_grad_()
+    imp = (torch.rand(6, dtype=torch.float64, device=DEVICE) * 0.2).requires_grad_()
+    call = flatten_call(x, Dynamics(kind=kind, tau=3.7), th, imp, None)
+    return (*call.op_args(record_v), save_h)
+
+
+@pytest.mark.parametrize(
+    ("kind", "record_v", "save_h", "theta"),
+    [("lif", False, True, "neuron"), ("cuba", True, True, "layer"), ("lif", True, False, "neuron")],
+)
+def test_triton_ops_pass_opcheck(kind, record_v, save_h, theta):
+    """Schema, fake (shape) implementation and autograd registration of the Triton ops; with ``save_h=False`` the
+    backward recomputes ``H`` (a caller that said no gradient is needed and then asked for one)."""
+    torch.library.opcheck(triton_backend.neuron_forward, _op_args(kind, record_v, save_h, theta))
+
+
+def test_a_triton_op_call_copies_nothing_from_the_host(monkeypatch):
+    """The kernels' constants are a cached device tensor: a call builds no tensor from host data (on CUDA a
+    blocking copy, and illegal inside a CUDA-graph capture), after the first call of its configuration."""
+    args = _op_args("lif", True, True)
+    triton_backend.neuron_forward(*args)  # the first call of this configuration builds the constants
+    built = []
+    real = torch.tensor
+    monkeypatch.setattr(torch, "tensor", lambda *a, **k: built.append(a) or real(*a, **k))
+    spikes, v, *_ = triton_backend.neuron_forward(*args)
+    (spikes.sum() + v.sum()).backward()
+    assert built == []

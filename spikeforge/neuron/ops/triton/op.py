@@ -37,6 +37,7 @@ __all__ = [
     "neuron_backward",
     "neuron_forward",
     "supports",
+    "unusable_reason",
     "why_not",
 ]
 
@@ -81,14 +82,59 @@ def _triton_installed() -> bool:
 
 
 def supports(device: torch.device, dtype: torch.dtype, dyn: Dynamics) -> bool:
-    """CUDA tensors of a supported dtype, a supported dynamics, and ``triton`` installed."""
+    """CUDA tensors of a supported dtype, a supported dynamics, and ``triton`` installed and working there."""
     return (
         device.type == "cuda"
         and dtype in DTYPES
         and unsupported_reason(dyn) is None
         and _triton_installed()
         and torch.cuda.is_available()
+        and unusable_reason(device) is None
     )
+
+
+#: Triton's oldest supported GPU generation (Volta)
+MIN_CAPABILITY = (7, 0)
+
+
+def unusable_reason(device: torch.device) -> str | None:
+    """Why the kernels cannot run on CUDA ``device`` (``None``: they can), found once per device.
+
+    A GPU older than Volta, or a triton that fails to compile or launch (a version that does not
+    match torch, a missing CUDA toolchain piece) is found here by running a one-neuron forward,
+    so that ``"auto"`` falls back to another backend with one log line instead of failing the run.
+    """
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return _unusable_reason(index)
+
+
+@functools.cache
+def _unusable_reason(index: int) -> str | None:
+    device = torch.device("cuda", index)
+    capability = torch.cuda.get_device_capability(device)
+    if tuple(capability) < MIN_CAPABILITY:
+        return (
+            f"triton needs a GPU of compute capability {MIN_CAPABILITY[0]}.{MIN_CAPABILITY[1]} or newer; "
+            f"{device} has {capability[0]}.{capability[1]}"
+        )
+    try:
+        x = torch.ones((1, 1), device=device)
+        one = torch.ones(1, device=device)
+        neuron_forward(
+            x, one, one * 0, None, 1, False, False, 0, [2.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0], 1, 1, False, False
+        )
+        torch.cuda.synchronize(device)
+    except Exception as exc:  # any failure of the toolchain: the reason is logged, the run goes on without it
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return f"the Triton kernels fail on {device} (triton {_triton_version()}): {type(exc).__name__}: {first}"
+    return None
+
+
+def _triton_version() -> str:
+    try:
+        return importlib.import_module("triton").__version__
+    except Exception:  # a triton whose import fails is reported by the caller's message
+        return "?"
 
 
 def why_not() -> str:
