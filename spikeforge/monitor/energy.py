@@ -67,7 +67,7 @@ def _flops(module: nn.Module, out: torch.Tensor) -> int:
 
 
 def _input_flags(x: torch.Tensor) -> torch.Tensor:
-    """``[binary, count]`` of ``x`` as a device bool tensor (no host sync): all values 0/1; all non-negative integers."""
+    """``[binary, count]`` of ``x`` as a device bool tensor (no host sync): all 0/1; all non-negative integers."""
     x = x.detach()
     binary = ((x == 0) | (x == 1)).all()
     nonneg = x >= 0
