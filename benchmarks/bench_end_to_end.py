@@ -171,11 +171,17 @@ def main(argv: list[str] | None = None) -> int:
             step, model, x, autocast, reset = make_step(v, net, args.vgg_batch, device)
             first_loss = step()  # warm-up (and compilation); the loss of the first step from identical weights
             info[v] = {"first_loss": first_loss}
+            if device.type == "cuda":  # the peak of one warm step: weights, optimiser state, activations
+                torch.cuda.reset_peak_memory_stats(device)
+                step()
+                sync()
+                info[v]["peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
             if not v.endswith("compile"):
                 info[v]["activation_bytes"] = activation_bytes(model, x, autocast)
                 reset()
             steps[v] = step
-            print(f"{net} {v}: warmed up (first loss {first_loss:.5f})", flush=True)
+            peak = f", peak {info[v]['peak_mib']:.0f} MiB" if "peak_mib" in info[v] else ""
+            print(f"{net} {v}: warmed up (first loss {first_loss:.5f}{peak})", flush=True)
         timed = interleaved_medians(steps, min_repeats=3, max_repeats=11, budget_s=args.budget, warmup=1, sync=sync)
         ref = info.get("spikeforge", {}).get("first_loss")
         base = timed["spikingjelly"][0] if "spikingjelly" in timed else None

@@ -32,7 +32,7 @@ TINY = {
     "loss": {"name": "sdt"},
     "optim": {"name": "adam", "lr": 0.01},
     "schedule": {"name": "constant"},
-    "run": {"monitor": True, "progress": False, "max_steps_per_epoch": 3},
+    "run": {"monitor": True, "monitor_membrane": True, "progress": False, "max_steps_per_epoch": 3},
 }
 
 
@@ -73,6 +73,16 @@ def restore(cfg, path):
     materialize(model, encode_batch(x.unsqueeze(0), "direct", cfg.T))
     model.load_state_dict(load_checkpoint(path)["model"])
     return model, test_loader
+
+
+def test_membrane_statistics_are_logged_only_when_asked(tmp_path):
+    """Recording every layer's membrane trace costs memory and bandwidth: the engine's monitor does it only with
+    ``run.monitor_membrane: true`` (``monitored_run`` sets it)."""
+    run_dir = tmp_path / "run"
+    train(tiny_cfg(epochs=1, run__monitor_membrane=False), run_dir=run_dir, verbose=False)
+    logged = read_metrics(run_dir)[-1]
+    assert "monitor/layers.1/firing_rate" in logged
+    assert not [k for k in logged if k.endswith(("/v_mean", "/v_std", "/v_min", "/v_max"))]
 
 
 def test_logged_activity_equals_a_direct_monitor_pass(monitored_run):
@@ -236,7 +246,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
     D.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world, timeout=GROUP_TIMEOUT)
     torch.manual_seed(0)
     model = nn.Sequential(IFNode(), IFNode(v_threshold=2.5))
-    monitor = TrainingMonitor(model)
+    monitor = TrainingMonitor(model, record_v=True)  # membrane statistics are merged over ranks too
     shard = _ddp_inputs()[rank]
     with monitor.train_epoch():
         model(shard)

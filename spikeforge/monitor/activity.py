@@ -151,7 +151,11 @@ class LayerActivity:
 
 
 class _RunningStats:
-    """Mean / variance / min / max over many tensors, merged per call (Chan et al.) in float64."""
+    """Mean / variance / min / max over many tensors, merged per call (Chan et al.) in float64.
+
+    A call's statistics stay on its device until read (:meth:`flush`, one host sync for all the
+    calls since the last read): four ``.item()`` per layer call would stall the GPU at every layer.
+    """
 
     def __init__(self) -> None:
         self.n = 0
@@ -159,23 +163,33 @@ class _RunningStats:
         self.m2 = 0.0
         self.min = math.inf
         self.max = -math.inf
+        self._pending: list[tuple[int, torch.Tensor]] = []  # (numel, [mean, m2, min, max]) per call
 
     def update(self, t: torch.Tensor) -> None:
         t = t.detach().double()
         n = t.numel()
         if n == 0:
             return
-        mean = t.mean().item()
-        m2 = ((t - mean) ** 2).sum().item()
-        delta = mean - self.mean
-        total = self.n + n
-        self.mean += delta * n / total
-        self.m2 += m2 + delta * delta * self.n * n / total
-        self.n = total
-        self.min = min(self.min, t.min().item())
-        self.max = max(self.max, t.max().item())
+        mean = t.mean()
+        self._pending.append((n, torch.stack([mean, ((t - mean) ** 2).sum(), t.min(), t.max()])))
+
+    def flush(self) -> None:
+        """Merge the pending calls into the totals (in call order)."""
+        if not self._pending:
+            return
+        rows = torch.stack([row for _, row in self._pending]).tolist()
+        for (n, _), (mean, m2, lo, hi) in zip(self._pending, rows, strict=True):
+            delta = mean - self.mean
+            total = self.n + n
+            self.mean += delta * n / total
+            self.m2 += m2 + delta * delta * self.n * n / total
+            self.n = total
+            self.min = min(self.min, lo)
+            self.max = max(self.max, hi)
+        self._pending.clear()
 
     def stats(self) -> ParamStats | None:
+        self.flush()
         if self.n == 0:
             return None
         return ParamStats(self.mean, math.sqrt(self.m2 / self.n), self.min, self.max, self.n)
@@ -353,6 +367,7 @@ class ActivityMonitor:
         sums, extrema = [], []
         for n, node in zip(names, nodes):
             st = self._v_stats[n]
+            st.flush()
             silent = self._silent[n].tolist() if n in self._silent else [0.0, 0.0, 0.0]
             sums.append(
                 [
@@ -378,7 +393,7 @@ class ActivityMonitor:
             node.spike_count = counts[offset : offset + size].view_as(node.spike_count).clone()
             offset += size
             steps_samples, num_samples, nv, sv, qv, *pairs, calls, samples = sums_t[i].tolist()
-            self._silent[n] = torch.tensor(pairs, dtype=torch.float64)
+            self._silent[n] = torch.tensor(pairs, dtype=torch.float64, device=device)  # where the hook adds to it
             self._calls[n], self._samples[n] = int(calls), int(samples)
             self._steps_samples[n] = int(steps_samples)
             node.num_samples = int(num_samples)

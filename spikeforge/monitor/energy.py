@@ -45,7 +45,6 @@ E_MAC_PJ = 4.6
 E_AC_PJ = 0.9
 
 InputKind = Literal["spike", "count", "analog"]
-_KIND_ORDER = {"spike": 0, "count": 1, "analog": 2}
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _COUNTED = (nn.Linear, *_CONV)
 
@@ -67,33 +66,46 @@ def _flops(module: nn.Module, out: torch.Tensor) -> int:
     return per_output * math.prod(out.shape[1:])
 
 
-def _input_kind(x: torch.Tensor) -> InputKind:
+def _input_flags(x: torch.Tensor) -> torch.Tensor:
+    """``[binary, count]`` of ``x`` as a device bool tensor (no host sync): all 0/1; all non-negative integers."""
     x = x.detach()
-    if bool(((x == 0) | (x == 1)).all()):
-        return "spike"
-    if not x.is_floating_point():
-        return "count" if bool((x >= 0).all()) else "analog"
-    if bool(((x >= 0) & (x == torch.round(x))).all()):
-        return "count"
-    return "analog"
+    binary = ((x == 0) | (x == 1)).all()
+    nonneg = x >= 0
+    count = (nonneg if not x.is_floating_point() else nonneg & (x == torch.round(x))).all()
+    return torch.stack([binary, count])
 
 
 @dataclasses.dataclass
 class _Accum:
+    """One layer's totals. The input's sum and kind stay on its device until read: a host sync per
+    layer call would stall the GPU at every layer."""
+
     type: str
     flops: int
     dense_macs: int = 0
-    input_sum: float = 0.0
     input_numel: int = 0
-    kind: InputKind = "spike"
+    _input_sum: torch.Tensor | None = None  # float64 scalar
+    _flags: torch.Tensor | None = None  # [binary, count] over all calls (bool)
 
     def add(self, module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> None:
         self.dense_macs += out.numel() * layer_fan_in(module)
-        self.input_sum += x.detach().double().sum().item()
+        total = x.detach().double().sum()
+        self._input_sum = total if self._input_sum is None else self._input_sum + total
         self.input_numel += x.numel()
-        kind = _input_kind(x)
-        if _KIND_ORDER[kind] > _KIND_ORDER[self.kind]:
-            self.kind = kind
+        flags = _input_flags(x)
+        self._flags = flags if self._flags is None else self._flags & flags
+
+    @property
+    def input_sum(self) -> float:
+        return 0.0 if self._input_sum is None else float(self._input_sum)
+
+    @property
+    def kind(self) -> InputKind:
+        """The widest kind seen: ``spike`` if every call's input was 0/1, else ``count`` if all were counts."""
+        if self._flags is None:
+            return "spike"
+        binary, count = self._flags.tolist()
+        return "spike" if binary else "count" if count else "analog"
 
 
 class EnergyMeter:

@@ -117,12 +117,13 @@ def energy_of_target(
     else:
         from ..neuron.nodes import materialize
         from ..train.config import load_config, resolve_config_path
-        from ..train.runtime import resolve_device, seed_everything
+        from ..train.runtime import resolve_device, seed_everything, use_device
 
         path = resolve_config_path(str(target))
         cfg = load_config(path, overrides)
         check_init_from(cfg)  # a missing model.init_from file: one line, before the data
         device = resolve_device(cfg.device)
+        use_device(device)  # cuda:1 current for what runs on it (kernels launch on the current device)
         seed_everything(cfg.seed)  # the untrained weights the engine would start from
         info, _, loader = build_data(cfg)
         encoder = encoder_name(cfg, info)

@@ -164,7 +164,9 @@ class TrainingMonitor:
     Args:
         model: the model being trained (before the first optimiser step, so that the weight
             tracker's ``W_0`` is the initialisation; DDP/compiled wrappers are looked through).
-        record_v: collect membrane statistics during evaluation.
+        record_v: collect membrane statistics during evaluation (off by default: every neuron layer
+            then writes its ``[T, B, ...]`` trace at every call, memory and bandwidth a training
+            run does not need; ``run.monitor_membrane: true`` turns it on).
 
     Per epoch::
 
@@ -175,7 +177,7 @@ class TrainingMonitor:
         record.update(monitor.compute())   # every rank (collectives under DDP)
     """
 
-    def __init__(self, model: nn.Module, record_v: bool = True) -> None:
+    def __init__(self, model: nn.Module, record_v: bool = False) -> None:
         self.activity = ActivityMonitor(model, record_v=record_v)
         self.batches = BatchActivity(self.activity.neurons)
         try:

@@ -119,6 +119,12 @@ def _fallback_reason(device: torch.device, dtype: torch.dtype, dyn: reference.Dy
             return logging.WARNING, "the fused CPU kernels are unavailable: " + " ".join(st.message.split())
     if device.type == "cuda" and importlib.util.find_spec("triton") is None:
         return logging.INFO, "triton is not installed (pip install triton for the fused GPU kernels)"
+    if device.type == "cuda" and torch.cuda.is_available():
+        from .ops.triton import op as triton_op
+
+        broken = triton_op.unusable_reason(device)
+        if broken is not None:
+            return logging.WARNING, broken
     return logging.INFO, f"no fused kernel for {device.type} tensors of {dtype}"
 
 

@@ -8,15 +8,19 @@ One step of every neuron is *charge, fire, reset*:
 
 =========  ==============================================================
 IF         ``H[t] = V[t-1] + X[t]``
-LIF        ``H[t] = V[t-1] + (X[t] - (V[t-1] - V_r)) / tau``  (``decay_input``)
-           ``H[t] = V[t-1] - (V[t-1] - V_r) / tau + X[t]``    (otherwise)
+LIF        ``H[t] = V[t-1] + (X[t] - (V[t-1] - V_r)) * k``  (``decay_input``)
+           ``H[t] = V[t-1] - (V[t-1] - V_r) * k + X[t]``    (otherwise)
 CUBA LIF   ``I[t] = a_I * I[t-1] + X[t]``;  ``H[t] = V_r + a_V * (V[t-1] - V_r) + I[t]``
 fire       ``S[t] = Heaviside(H[t] - theta)``, 1 at equality, surrogate gradient
 hard reset ``V[t] = H[t] * (1 - S[t]) + V_reset * S[t]``
 soft reset ``V[t] = H[t] - theta * S[t]``
 =========  ==============================================================
 
-``V_r`` is ``v_reset`` for a hard reset and 0 for a soft reset. ``V[-1]`` is the
+``V_r`` is ``v_reset`` for a hard reset and 0 for a soft reset. ``k = 1 / tau`` is the
+leak factor, rounded once to the state dtype (:func:`leak_factor`): the reference multiplies
+by it rather than dividing by ``tau`` because a division by a Python float rounds
+differently per device (PyTorch divides on CPU but multiplies by the reciprocal on CUDA),
+and the fused kernels must match the reference bit for bit on every device. ``V[-1]`` is the
 initial membrane potential (IMP) and ``I[-1] = 0``. With ``detach_reset`` the spike
 inside the reset term is detached (the fire path keeps its gradient).
 """
@@ -30,7 +34,7 @@ import torch
 
 from .surrogate import ATan, Surrogate
 
-__all__ = ["Dynamics", "NeuronOutput", "multistep", "state_dtype"]
+__all__ = ["Dynamics", "NeuronOutput", "leak_factor", "multistep", "state_dtype"]
 
 NeuronKind = Literal["if", "lif", "cuba"]
 
@@ -91,6 +95,15 @@ def state_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
+def leak_factor(tau: float, dtype: torch.dtype) -> float:
+    """``1 / tau`` as the fused kernels compute it: ``tau`` rounded to ``dtype``, then divided in ``dtype``.
+
+    The result is exactly representable in ``dtype`` (a state dtype: float32 or float64), so
+    multiplying a ``dtype`` tensor by it rounds once, the same on CPU and CUDA.
+    """
+    return float(torch.tensor(1.0, dtype=dtype) / torch.tensor(tau, dtype=dtype))
+
+
 def multistep(
     x: torch.Tensor,
     dyn: Dynamics,
@@ -117,6 +130,7 @@ def multistep(
     i = _as_state(0.0 if i_init is None else i_init, step_shape, sdt, x.device) if dyn.kind == "cuba" else None
     theta = v_threshold.to(sdt) if isinstance(v_threshold, torch.Tensor) else v_threshold
     v_r = dyn.v_rest
+    k = leak_factor(dyn.tau, sdt) if dyn.kind == "lif" else 1.0
     spikes, trace = [], []
     for t in range(x.shape[0]):
         xt = x[t].to(sdt)
@@ -124,9 +138,9 @@ def multistep(
             h = v + xt
         elif dyn.kind == "lif":
             if dyn.decay_input:
-                h = v + (xt - (v - v_r)) / dyn.tau
+                h = v + (xt - (v - v_r)) * k
             else:
-                h = v - (v - v_r) / dyn.tau + xt
+                h = v - (v - v_r) * k + xt
         elif dyn.kind == "cuba":
             i = dyn.alpha_i * cast(torch.Tensor, i) + xt  # set above for CUBA
             h = v_r + dyn.alpha_v * (v - v_r) + i
@@ -141,6 +155,8 @@ def multistep(
         spikes.append(s)
         if record_v:
             trace.append(v)
+    if x.shape[0] == 0:  # T = 0: no step, so no spikes; the state stays the initial one
+        return NeuronOutput(x.new_empty(x.shape), v, i, x.new_empty(x.shape, dtype=sdt) if record_v else None)
     out = torch.stack(spikes).to(x.dtype)
     return NeuronOutput(out, v, i, torch.stack(trace) if record_v else None)
 

@@ -165,6 +165,7 @@ class RunConfig:
     eval_every: int = 1
     checkpoint: bool = True
     monitor: bool = False
+    monitor_membrane: bool = False  # with monitor: membrane statistics too (records every layer's [T, B, ...] trace)
     sync_bn: bool = False
     progress: bool = True
     max_steps_per_epoch: int | None = None

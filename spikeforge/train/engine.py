@@ -59,7 +59,7 @@ from .resume import RunClaim, best_payload, claim_run_folder, resume_run
 from .running_stats import adopt_first_batch_statistics, calibrated, fresh_batch_norms
 from .runtime import autocast as _runtime_autocast
 from .runtime import local_rank as _local_rank
-from .runtime import resolve_device, seed_everything, torch_settings
+from .runtime import resolve_device, seed_everything, torch_settings, use_device
 
 __all__ = ["RunResult", "TrainingDiverged", "evaluate", "resolve_device", "train"]
 
@@ -161,6 +161,7 @@ def train(
     t_start = time.time()
     device = resolve_device(cfg.device, _local_rank())
     with torch_settings(cfg.run.threads, cfg.run.deterministic):
+        use_device(device)  # before the process group: NCCL starts on the current device
         env = D.setup(device)
         claim: RunClaim | None = None
         finished = False
@@ -183,8 +184,6 @@ def train(
 
 
 def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
     _seed_everything(cfg.seed)
     if not claim.resume:
         check_init_from(cfg)  # before the data, which can take minutes to index
@@ -276,7 +275,7 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
                 verbose,
                 scheduler,
             )
-        _check_finite(model, epoch, train_loader, cfg, run_dir if cfg.run.checkpoint else None)
+        _check_finite(model, epoch, train_loader, cfg, run_dir if cfg.run.checkpoint else None, scaler)
         record: dict[str, Any] = {RF.EPOCH: epoch + 1, RF.LR: optimizer.param_groups[0]["lr"], **tr}
         if (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.epochs:
             with monitor.evaluation() if monitor is not None else contextlib.nullcontext():
@@ -364,11 +363,28 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
     return result
 
 
-def _check_finite(model: nn.Module, epoch: int, loader, cfg: Config, run_dir: Path | None) -> None:
-    """Stop before logging or checkpointing a model holding NaN/inf (spiking layers hide it: NaN >= v_th is False)."""
+#: an fp16 loss scale below this means the gradients overflow even unscaled: every step is skipped
+MIN_LOSS_SCALE = 2.0**-24
+
+
+def _check_finite(
+    model: nn.Module, epoch: int, loader, cfg: Config, run_dir: Path | None, scaler: torch.amp.GradScaler | None = None
+) -> None:
+    """Stop before logging or checkpointing a model holding NaN/inf (spiking layers hide it: NaN >= v_th is False).
+
+    With an fp16 loss scaler on, non-finite gradients are a step the scaler skipped (it lowers its
+    scale and leaves them in ``.grad``), not divergence; a scale that collapsed is.
+    """
+    scaling = scaler is not None and scaler.is_enabled()
+    if scaling and cast(torch.amp.GradScaler, scaler).get_scale() < MIN_LOSS_SCALE:
+        scale = cast(torch.amp.GradScaler, scaler).get_scale()
+        raise TrainingDiverged(
+            f"the fp16 loss scale fell to {scale:g} at epoch {epoch + 1}: the gradients overflow at every step; "
+            "lower optim.lr, set optim.grad_clip, or train in bf16"
+        )
     bad = find_nonfinite(dict(model.named_parameters()))
     kind = "parameter"
-    if bad is None:
+    if bad is None and not scaling:
         grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
         bad, kind = find_nonfinite(grads), "gradient of"
     if bad is None:
@@ -423,12 +439,6 @@ def _train_epoch(
         with autocast:
             out = net(encode_batch(x, encoder, cfg.T))
             loss = loss_fn(out, target)
-        if not torch.isfinite(loss):
-            bar.close()
-            raise TrainingDiverged(
-                f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                "lower optim.lr, set optim.grad_clip, or check the data"
-            )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if cfg.optim.grad_clip is not None:
@@ -444,9 +454,18 @@ def _train_epoch(
             pred = loss_fn.readout(out.float()).argmax(-1)
             label = target.argmax(-1) if target.dim() == 2 else target
             b = y.shape[0]
-            loss_sum += loss.item() * b
-            correct += (pred == label).sum().item()
-            seen += b
+            # The step's one host sync, once its backward and update are queued: blocking on the loss before
+            # backward would leave the GPU idle while the host queues it.
+            step_loss, step_correct = torch.stack([loss.detach().float(), (pred == label).sum().float()]).tolist()
+        if not math.isfinite(step_loss):
+            bar.close()
+            raise TrainingDiverged(
+                f"loss became {step_loss} at epoch {epoch + 1}, step {step + 1}; "
+                "lower optim.lr, set optim.grad_clip, or check the data"
+            )
+        loss_sum += step_loss * b
+        correct += step_correct
+        seen += b
         bar.update(1)
         bar.set_postfix(
             loss=f"{loss_sum / seen:.4f}",
@@ -481,7 +500,7 @@ def _build_monitor(cfg: Config, model: nn.Module):
         return None
     from ..monitor.training import TrainingMonitor
 
-    return TrainingMonitor(model)
+    return TrainingMonitor(model, record_v=cfg.run.monitor_membrane)
 
 
 def _gather_rng(env: D.DistEnv) -> list[dict[str, Any]]:

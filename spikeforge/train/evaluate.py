@@ -21,7 +21,7 @@ from . import runfolder as RF
 from .builders import build_data, build_loss_from_config, build_model_from_config, encode_batch, encoder_name
 from .checkpoint import load_checkpoint, load_model_state
 from .config import Config, ConfigError, apply_overrides, config_from_dict
-from .runtime import autocast, resolve_device
+from .runtime import autocast, resolve_device, use_device
 
 __all__ = ["checkpoint_paths", "evaluate_run", "load_trained_model"]
 
@@ -119,6 +119,7 @@ def load_trained_model(
                 file=sys.stderr,
             )
     device = resolve_device(cfg.device)
+    use_device(device)  # cuda:1 current for what runs on it (kernels launch on the current device)
     info, _, test_loader = build_data(cfg)
     encoder = encoder_name(cfg, info)
     model = build_model_from_config(cfg, info.num_classes).to(device)

@@ -19,26 +19,20 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from ..device import resolve_device, use_device
 from ..errors import UserError
 
-__all__ = ["autocast", "local_rank", "resolve_device", "seed_everything", "torch_settings"]
+__all__ = ["autocast", "local_rank", "resolve_device", "seed_everything", "torch_settings", "use_device"]
+
+
+#: the environment variable cuBLAS reads for its workspace, and the setting that makes it deterministic
+CUBLAS_WORKSPACE = "CUBLAS_WORKSPACE_CONFIG"
+CUBLAS_WORKSPACE_DETERMINISTIC = ":4096:8"
 
 
 def local_rank() -> int:
     """``LOCAL_RANK`` as torchrun sets it (0 outside torchrun)."""
     return int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:local_rank`` when CUDA is available, else ``cpu``; else the named device (checked)."""
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from .config import ConfigError
-
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use device: cpu or auto")
-    return device
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
@@ -74,10 +68,15 @@ def torch_settings(threads: int | None = None, deterministic: bool = False) -> I
     saved_det = torch.are_deterministic_algorithms_enabled()
     saved_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     saved_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    saved_cublas: str | None = os.environ.get(CUBLAS_WORKSPACE)
     try:
         if threads is not None:
             torch.set_num_threads(threads)
         if deterministic:
+            # cuBLAS is deterministic only with a fixed workspace; without this setting torch raises at the
+            # first CUDA matmul under deterministic algorithms. Read when a cuBLAS handle is created, so it is
+            # set before any CUDA work of the run (and kept if the user chose one).
+            os.environ.setdefault(CUBLAS_WORKSPACE, CUBLAS_WORKSPACE_DETERMINISTIC)
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         yield
@@ -86,3 +85,7 @@ def torch_settings(threads: int | None = None, deterministic: bool = False) -> I
             torch.set_num_threads(saved_threads)
         torch.use_deterministic_algorithms(saved_det, warn_only=saved_warn)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved_cudnn
+        if saved_cublas is None:
+            os.environ.pop(CUBLAS_WORKSPACE, None)
+        else:
+            os.environ[CUBLAS_WORKSPACE] = saved_cublas

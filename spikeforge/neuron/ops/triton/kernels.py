@@ -6,18 +6,22 @@ float64. The forward optionally saves ``H[t]`` (state dtype) for the backward, w
 runs the steps in reverse. Gradients of broadcast parameters are written per neuron and
 reduced by the caller.
 
-Exactness: divisions are IEEE-rounded (``tl.fdiv(..., ieee_rounding=True)``, as PyTorch's
-CUDA division) and the launcher disables mul+add fusion (``enable_fp_fusion=False``), so
-the forward matches the reference bit for bit. The backward's ``exp`` is the GPU's fast
-exponential, within a few ulp.
+Exactness: the forward has no division; LIF multiplies by ``1 / tau`` rounded once to the
+state dtype, as the reference does (``reference.leak_factor``), and the launcher disables
+mul+add fusion (``enable_fp_fusion=False``), so the forward matches the reference bit for
+bit on every device. The backward's ``exp`` is the GPU's fast exponential, within a few ulp.
+
+Offsets: neuron indices are int64 and each step's offset grows by ``M`` from them (an
+int64 sum), so ``T * M >= 2**31`` elements are addressed correctly (``tests/test_triton_aot.py``
+checks the compiled IR).
 
 Only builtins of ``triton.language`` are used (no ``@jit`` helpers of its standard
 library such as ``zeros``), so the interpreter works even when ``triton`` was
 imported before ``TRITON_INTERPRET`` was set.
 
-Constants (``tau, alpha_i, alpha_v, v_rest, v_reset, c0, c1, 1/tau``) come in a small
-state-dtype tensor, so float64 states get float64 constants (Triton would pass Python
-floats as float32).
+Constants (``1/tau, alpha_i, alpha_v, v_rest, v_reset, c0, c1``) come in a small
+state-dtype device tensor, cached by the launcher (no host-to-device copy per call), so
+float64 states get float64 constants (Triton would pass Python floats as float32).
 """
 
 from __future__ import annotations
@@ -26,13 +30,6 @@ import triton
 import triton.language as tl
 
 __all__ = ["backward_kernel", "forward_kernel"]
-
-
-@triton.jit
-def _div(a, b):
-    if a.dtype == tl.float32:
-        return tl.fdiv(a, b, ieee_rounding=True)
-    return a / b
 
 
 @triton.jit
@@ -50,7 +47,7 @@ def _param(p_ptr, m, mask, mid, inner):
 
 @triton.jit
 def _constants(consts_ptr):
-    """``(tau, alpha_i, alpha_v, v_rest, v_reset, c0, c1, 1 / tau)``; a kernel's unused ones compile away."""
+    """``(1 / tau, alpha_i, alpha_v, v_rest, v_reset, c0, c1)``; a kernel's unused ones compile away."""
     return (
         tl.load(consts_ptr + 0),
         tl.load(consts_ptr + 1),
@@ -59,19 +56,18 @@ def _constants(consts_ptr):
         tl.load(consts_ptr + 4),
         tl.load(consts_ptr + 5),
         tl.load(consts_ptr + 6),
-        tl.load(consts_ptr + 7),
     )
 
 
 @triton.jit
-def _charge(v, x, cur, tau, ai, av, vr, KIND: tl.constexpr):
-    """One charge step; returns ``(H, I)`` (``I`` unchanged except for CUBA)."""
+def _charge(v, x, cur, inv_tau, ai, av, vr, KIND: tl.constexpr):
+    """One charge step, as ``reference.multistep``; returns ``(H, I)`` (``I`` unchanged except for CUBA)."""
     if KIND == 0:
         h = v + x
     elif KIND == 1:
-        h = v + _div(x - (v - vr), tau)
+        h = v + (x - (v - vr)) * inv_tau
     elif KIND == 2:
-        h = v - _div(v - vr, tau) + x
+        h = v - (v - vr) * inv_tau + x
     else:
         cur = ai * cur + x
         h = vr + av * (v - vr) + cur
@@ -108,7 +104,7 @@ def forward_kernel(
     v0_ptr,  # [v0_mid] state dtype
     th_ptr,  # [th_mid] state dtype
     i0_ptr,  # [M] state dtype (HAS_I0)
-    consts_ptr,  # [8] state dtype
+    consts_ptr,  # [7] state dtype
     T,
     M,
     v0_mid,
@@ -123,17 +119,17 @@ def forward_kernel(
     BLOCK: tl.constexpr,
 ):
     m, mask = _neurons(M, BLOCK)
-    tau, ai, av, vr, vreset, _c0, _c1, _inv_tau = _constants(consts_ptr)
+    inv_tau, ai, av, vr, vreset, _c0, _c1 = _constants(consts_ptr)
     v = _param(v0_ptr, m, mask, v0_mid, v0_inner)
     th = _param(th_ptr, m, mask, th_mid, th_inner)
     if HAS_I0:
         cur = tl.load(i0_ptr + m, mask=mask, other=0.0)
     else:
         cur = tl.full([BLOCK], 0.0, dtype=v.dtype)
-    for t in range(T):
-        off = t * M + m
+    off = m  # int64 offset of step t: m + t * M, grown by M (int64 + int32) so it never wraps at 2**31
+    for _t in range(T):
         x = tl.load(x_ptr + off, mask=mask, other=0.0).to(v.dtype)
-        h, cur = _charge(v, x, cur, tau, ai, av, vr, KIND)
+        h, cur = _charge(v, x, cur, inv_tau, ai, av, vr, KIND)
         s = tl.where(h - th >= 0.0, 1.0, 0.0).to(v.dtype)
         if SOFT:
             v = h - th * s
@@ -144,6 +140,7 @@ def forward_kernel(
             tl.store(h_ptr + off, h, mask=mask)
         if RECORD_V:
             tl.store(vseq_ptr + off, v, mask=mask)
+        off += M
     tl.store(v_out_ptr + m, v, mask=mask)
     if KIND == 3:
         tl.store(i_out_ptr + m, cur, mask=mask)
@@ -163,7 +160,7 @@ def backward_kernel(
     gth_ptr,  # [M] state dtype, per neuron (NEED_GTH)
     gv0_ptr,  # [M] state dtype, per neuron (NEED_GV0)
     gi0_ptr,  # [M] state dtype (NEED_GI0)
-    consts_ptr,  # [8] state dtype
+    consts_ptr,  # [7] state dtype
     T,
     M,
     th_mid,
@@ -183,14 +180,15 @@ def backward_kernel(
     BLOCK: tl.constexpr,
 ):
     m, mask = _neurons(M, BLOCK)
-    _tau, ai, av, _vr, vreset, c0, c1, inv_tau = _constants(consts_ptr)
+    inv_tau, ai, av, _vr, vreset, c0, c1 = _constants(consts_ptr)
     th = _param(th_ptr, m, mask, th_mid, th_inner)
     zero = tl.full([BLOCK], 0.0, dtype=th.dtype)
     gv = tl.load(gv_ptr + m, mask=mask, other=0.0) if HAS_GV else zero
     gi = tl.load(gi_ptr + m, mask=mask, other=0.0) if HAS_GI else zero
     gth = zero
-    for k in range(T):
-        off = (T - 1 - k) * M + m
+    off = m + tl.cast(M, tl.int64) * T  # int64 (a product of int32 sizes would wrap at 2**31)
+    for _k in range(T):
+        off -= M  # step T - 1 - k
         h = tl.load(h_ptr + off, mask=mask, other=0.0)
         u = h - th
         s = tl.where(u >= 0.0, 1.0, 0.0).to(th.dtype)

@@ -22,17 +22,49 @@ from types import ModuleType
 
 import torch
 
-from ...reference import Dynamics, state_dtype
+from ....device import device_guard
+from ...reference import Dynamics, leak_factor, state_dtype
 from .. import neuron_op
 from ..call import fused_multistep
 from ..library import define
 from ..spec import CUBA, unsupported_reason
 
-__all__ = ["DTYPES", "interpreting", "multistep", "neuron_backward", "neuron_forward", "supports", "why_not"]
+__all__ = [
+    "DTYPES",
+    "interpreting",
+    "launch_config",
+    "multistep",
+    "neuron_backward",
+    "neuron_forward",
+    "supports",
+    "unusable_reason",
+    "why_not",
+]
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
-BLOCK = 1024
-NUM_WARPS = 4
+#: block sizes (neurons per program) the launcher picks from, largest first
+BLOCKS = (1024, 512, 256, 128)
+#: programs per SM the launcher aims for: one program walks all T steps of its neurons, so an SM
+#: without a program idles for the whole call, and a few programs per SM hide memory latency
+PROGRAMS_PER_SM = 4
+
+
+def launch_config(M: int, sm_count: int) -> tuple[int, int]:
+    """``(BLOCK, num_warps)`` for ``M`` neurons on a GPU with ``sm_count`` SMs.
+
+    The largest block that still gives every SM :data:`PROGRAMS_PER_SM` programs (else the
+    smallest), with 4 neurons per thread (one 16-byte load of float32 per step) up to 4 warps:
+    2**16 neurons on an H100 (132 SMs) get 512 programs of 128 instead of 64 of 1024.
+    """
+    block = next((b for b in BLOCKS if -(-M // b) >= PROGRAMS_PER_SM * sm_count), BLOCKS[-1])
+    return block, max(1, min(4, block // 128))
+
+
+@functools.cache
+def _sm_count(device: torch.device) -> int:
+    if device.type != "cuda":  # the interpreter: its speed does not depend on the block size much
+        return 1
+    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def interpreting() -> bool:
@@ -50,14 +82,59 @@ def _triton_installed() -> bool:
 
 
 def supports(device: torch.device, dtype: torch.dtype, dyn: Dynamics) -> bool:
-    """CUDA tensors of a supported dtype, a supported dynamics, and ``triton`` installed."""
+    """CUDA tensors of a supported dtype, a supported dynamics, and ``triton`` installed and working there."""
     return (
         device.type == "cuda"
         and dtype in DTYPES
         and unsupported_reason(dyn) is None
         and _triton_installed()
         and torch.cuda.is_available()
+        and unusable_reason(device) is None
     )
+
+
+#: Triton's oldest supported GPU generation (Volta)
+MIN_CAPABILITY = (7, 0)
+
+
+def unusable_reason(device: torch.device) -> str | None:
+    """Why the kernels cannot run on CUDA ``device`` (``None``: they can), found once per device.
+
+    A GPU older than Volta, or a triton that fails to compile or launch (a version that does not
+    match torch, a missing CUDA toolchain piece) is found here by running a one-neuron forward,
+    so that ``"auto"`` falls back to another backend with one log line instead of failing the run.
+    """
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return _unusable_reason(index)
+
+
+@functools.cache
+def _unusable_reason(index: int) -> str | None:
+    device = torch.device("cuda", index)
+    capability = torch.cuda.get_device_capability(device)
+    if tuple(capability) < MIN_CAPABILITY:
+        return (
+            f"triton needs a GPU of compute capability {MIN_CAPABILITY[0]}.{MIN_CAPABILITY[1]} or newer; "
+            f"{device} has {capability[0]}.{capability[1]}"
+        )
+    try:
+        x = torch.ones((1, 1), device=device)
+        one = torch.ones(1, device=device)
+        neuron_forward(
+            x, one, one * 0, None, 1, False, False, 0, [2.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0], 1, 1, False, False
+        )
+        torch.cuda.synchronize(device)
+    except Exception as exc:  # any failure of the toolchain: the reason is logged, the run goes on without it
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return f"the Triton kernels fail on {device} (triton {_triton_version()}): {type(exc).__name__}: {first}"
+    return None
+
+
+def _triton_version() -> str:
+    try:
+        return importlib.import_module("triton").__version__
+    except Exception:  # a triton whose import fails is reported by the caller's message
+        return "?"
 
 
 def why_not() -> str:
@@ -65,10 +142,13 @@ def why_not() -> str:
     return need if _triton_installed() else f"{need} (triton is not installed)"
 
 
-def _launch(kernel, M: int, *args, **constexprs) -> None:
+def _launch(kernel, M: int, device: torch.device, *args, **constexprs) -> None:
+    """Launch ``kernel`` over ``M`` neurons on ``device`` (made current: Triton launches on the current device)."""
+    block, num_warps = launch_config(M, _sm_count(device))
     # enable_fp_fusion=False: no mul+add fused into one rounding, as in the reference
-    options = {} if interpreting() else {"num_warps": NUM_WARPS, "enable_fp_fusion": False}
-    kernel[(-(-M // BLOCK),)](*args, BLOCK=BLOCK, **constexprs, **options)
+    options = {} if interpreting() else {"num_warps": num_warps, "enable_fp_fusion": False}
+    with device_guard(device):
+        kernel[(-(-M // block),)](*args, BLOCK=block, **constexprs, **options)
 
 
 def _reduce(g: torch.Tensor, mid: int, inner: int) -> torch.Tensor:
@@ -84,10 +164,19 @@ def _reduce(g: torch.Tensor, mid: int, inner: int) -> torch.Tensor:
 
 
 def _consts(values: list[float], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    # Rounded to the state dtype exactly as PyTorch rounds Python scalars in the reference.
-    consts = torch.tensor([*values, 0.0], dtype=dtype, device=device)
-    consts[7] = 1 / consts[0]
-    return consts
+    """The kernels' ``[1/tau, alpha_i, alpha_v, v_rest, v_reset, c0, c1]`` (state dtype) on ``device``.
+
+    Cached: building it is a host-to-device copy, which would block the host at every call and
+    cannot run inside a CUDA-graph capture (``torch.compile(mode="reduce-overhead")``).
+    """
+    return _cached_consts(tuple(values), dtype, device)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_consts(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    tau, *rest = values
+    # rounded to the state dtype exactly as PyTorch rounds Python scalars in the reference
+    return torch.tensor([leak_factor(tau, dtype), *rest], dtype=dtype).to(device)
 
 
 # Each op implementation's parameters are its schema (neuron_op.FORWARD_SCHEMA + save_h; the backward's below),
@@ -109,6 +198,9 @@ def _forward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(spikes [T, M], v [M], i [M] | [0], v_seq [T, M] | [0], h [T, M] | [0])``."""
     T, M = x.shape
+    # the kernels index densely; a direct caller of the op may pass strided views
+    x, theta, v0 = x.contiguous(), theta.contiguous(), v0.contiguous()
+    i0 = None if i0 is None else i0.contiguous()
     sdt = state_dtype(x.dtype)
     cuba = kind == CUBA
     empty = torch.empty(0, dtype=sdt, device=x.device)
@@ -120,6 +212,7 @@ def _forward(
     _launch(
         _kernels().forward_kernel,
         M,
+        x.device,
         x,
         spikes,
         h,
@@ -188,6 +281,7 @@ def _backward_impl(
     _launch(
         _kernels().backward_kernel,
         M,
+        dev,
         h,
         dummy if g_spikes is None else g_spikes.contiguous(),
         dense(g_vseq),
@@ -230,16 +324,30 @@ def _backward_fake(h, theta, g_spikes, g_v, g_i, g_vseq, x_dtype, v0_mid, kind, 
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    x, theta, v0 = inputs[:3]
-    ctx.save_for_backward(output[4], theta)  # H, theta
+    x, theta, v0, i0 = inputs[:4]
+    ctx.saved_h = inputs[-1]  # save_h
+    if ctx.saved_h:
+        ctx.save_for_backward(output[4], theta)  # H, theta
+    else:  # a caller that said no gradient is needed and then asked for one: H is recomputed
+        ctx.save_for_backward(x, theta, v0, i0)
     neuron_op.keep_config(ctx, inputs)
     ctx.x_dtype, ctx.v0_mid = x.dtype, v0.numel()
+
+
+def _saved_h(ctx) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(H [T, M], theta)``: as saved by the forward, or recomputed from its inputs when it saved none."""
+    if ctx.saved_h:
+        return ctx.saved_tensors
+    x, theta, v0, i0 = ctx.saved_tensors
+    with torch.no_grad():
+        h = neuron_forward(x, theta, v0, i0, *ctx.config.values(), False, True)[4]  # record_v, save_h
+    return h, theta
 
 
 def _backward(ctx, g_spikes, g_v, g_i, g_vseq, _g_h):
     g_i, g_vseq, needs = neuron_op.grad_outputs(ctx, g_i, g_vseq)
     grads = neuron_backward(
-        *ctx.saved_tensors, g_spikes, g_v, g_i, g_vseq, ctx.x_dtype, ctx.v0_mid, needs=needs, **ctx.config
+        *_saved_h(ctx), g_spikes, g_v, g_i, g_vseq, ctx.x_dtype, ctx.v0_mid, needs=needs, **ctx.config
     )
     return neuron_op.grad_inputs(ctx, grads)
 

@@ -114,11 +114,12 @@ inline double sf_exp(double x) {
 }
 
 // ----------------------------------------------------------------------------- one step
+// LIF multiplies by inv_tau = ST(1) / ST(tau), as the reference does (reference.leak_factor).
 template <int KIND, class ST>
-inline ST charge(ST v, ST x, ST& i, ST tau, ST ai, ST av, ST vr) {
+inline ST charge(ST v, ST x, ST& i, ST inv_tau, ST ai, ST av, ST vr) {
   if (KIND == IF) return v + x;
-  if (KIND == LIF_DECAY) return v + (x - (v - vr)) / tau;
-  if (KIND == LIF_NODECAY) return v - (v - vr) / tau + x;
+  if (KIND == LIF_DECAY) return v + (x - (v - vr)) * inv_tau;
+  if (KIND == LIF_NODECAY) return v - (v - vr) * inv_tau + x;
   i = ai * i + x;
   return vr + av * (v - vr) + i;
 }
@@ -281,10 +282,9 @@ inline void prefetch(const void* p, int64_t bytes, bool valid) {
 
 template <class ST>
 struct Consts {
-  ST tau, inv_tau, ai, av, vr, vreset, c0, c1;
+  ST inv_tau, ai, av, vr, vreset, c0, c1;
   explicit Consts(const Args& a)
-      : tau((ST)a.tau),
-        inv_tau(ST(1) / (ST)a.tau),
+      : inv_tau(ST(1) / (ST)a.tau),
         ai((ST)a.alpha_i),
         av((ST)a.alpha_v),
         vr((ST)a.v_rest),
@@ -353,7 +353,7 @@ void forward_range(const Args& a, int64_t m0, int64_t m1, int64_t, int) {
         IT* __restrict rr = row - j0;
 #pragma omp simd
         for (int64_t j = j0; j < j1; ++j) {
-          const ST h = charge<KIND, ST>(vv[j], load<ST>(xt[j]), cc[j], k.tau, k.ai, k.av, k.vr);
+          const ST h = charge<KIND, ST>(vv[j], load<ST>(xt[j]), cc[j], k.inv_tau, k.ai, k.av, k.vr);
           const ST s = (h - tt[j] >= ST(0)) ? ST(1) : ST(0);
           vv[j] = reset<SOFT, ST>(h, s, tt[j], k.vreset);
           rr[j] = store<IT>(s);
@@ -403,7 +403,7 @@ void backward_range(const Args& a, int64_t m0, int64_t m1, int64_t after, int th
         prefetch(next + j0, (j1 - j0) * (int64_t)sizeof(IT), next != nullptr);
 #pragma omp simd
         for (int64_t j = j0; j < j1; ++j) {
-          const ST h = charge<KIND, ST>(vv[j], load<ST>(xt[j]), cc[j], k.tau, k.ai, k.av, k.vr);
+          const ST h = charge<KIND, ST>(vv[j], load<ST>(xt[j]), cc[j], k.inv_tau, k.ai, k.av, k.vr);
           const ST s = (h - tt[j] >= ST(0)) ? ST(1) : ST(0);
           vv[j] = reset<SOFT, ST>(h, s, tt[j], k.vreset);
           ht[j] = h;
