@@ -326,3 +326,62 @@ def test_content_keys_are_remembered_by_stat_and_recomputed_for_a_rewritten_file
     path.write_bytes(b"\x02" * 100)  # same size, then the old mtime restored exactly (as cp -p / rsync -a do)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert cache_module.ContentKeys(tmp_path / "keys.json").key(path) != first  # ctime moved: hashed again
+
+
+# SIGTERM arrives while the worker pool is being started: sent by the parent to itself right after the
+# first worker process was started (the moment pool creation is most exposed), so the case is deterministic.
+_SIGTERM_AT_POOL_START = """
+import multiprocessing.process, os, signal
+
+_real_start = multiprocessing.process.BaseProcess.start
+_sent = []
+
+
+def _start_then_sigterm(self):
+    _real_start(self)
+    if not _sent:
+        _sent.append(True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+multiprocessing.process.BaseProcess.start = _start_then_sigterm
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_sigterm_while_the_worker_pool_starts_is_a_clean_exit(tmp_path):
+    """SIGTERM to `data prepare` while its pool starts: exit 143 like SIGTERM during frame writing, no traceback
+    (neither the parent's nor a forkserver child's), no worker left, and the next prepare finishes."""
+    root = nmnist_tree(tmp_path / "data", per_digit=(8, 0))  # 80 samples: a parallel build
+    script = textwrap.dedent(_SLOW_PREPARE).replace('if __name__ == "__main__":', _SIGTERM_AT_POOL_START + "\nif 1:")
+    (tmp_path / "term_prepare.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])}
+    cmd = [sys.executable, str(tmp_path / "term_prepare.py"), "prepare", "slow_nmnist", "--root", str(root)]
+    proc = subprocess.Popen(
+        [*cmd, "--split", "train", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 128 + signal.SIGTERM, err.decode()[-3000:]
+        assert "Traceback" not in err.decode() and "Error" not in err.decode(), err.decode()[-3000:]
+        deadline = time.monotonic() + 10
+        while _alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(proc.pid), "worker processes outlived the SIGTERM"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    (tmp_path / "slow_prepare.py").write_text(textwrap.dedent(_SLOW_PREPARE))
+    again = subprocess.run(
+        [sys.executable, str(tmp_path / "slow_prepare.py"), *cmd[2:], "--split", "train", "--workers", "2"],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr.decode()[-3000:]
+    assert len(list((root / ".spikeforge_cache" / "slow").glob("*/*.npz"))) == 80

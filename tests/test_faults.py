@@ -137,6 +137,18 @@ def test_nan_and_negative_values_are_rejected_at_load(capsys, tmp_path, setting,
     assert not (tmp_path / "r").exists()  # refused before a run folder was made
 
 
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1, 2**63])
+def test_a_seed_out_of_range_is_one_line_at_load(capsys, tmp_path, seed):
+    """F1.4: a seed torch cannot take (2**64 overflowed in torch.manual_seed: a 25-line traceback, and an empty
+    run folder left without --run-dir): one line at load, no run folder; 2**63 is refused too (ranks add their
+    rank to the seed)."""
+    out_dir = tmp_path / "runs"
+    one_line(capsys, "train", "--set", f"seed={seed}", "--set", f"out_dir={out_dir}", expect="seed must be in [-2**63")
+    assert not out_dir.exists()
+    one_line(capsys, "train", "--set", f"seed={seed}", "--run-dir", tmp_path / "r", expect=f"got {seed}")
+    assert not (tmp_path / "r").exists()
+
+
 def _poison_after(monkeypatch, steps: int, param_suffix: str = "v_threshold"):
     """Make the optimiser write NaN into the first ``*param_suffix`` parameter after ``steps`` steps."""
     original = torch.optim.AdamW.step
@@ -371,6 +383,83 @@ def test_disk_full_keeps_the_last_good_checkpoint(capsys, tmp_path, monkeypatch)
     assert "last.pt" in line and "previous file is kept" in line
     assert load_checkpoint(run_dir / "last.pt")["epoch"] == 0
     assert not list(run_dir.glob(".*.tmp")) and not (run_dir / "lock").exists()
+
+
+class _FillingDisk:
+    """A binary file on a disk that is full after ``room`` bytes: a write past it fails with ENOSPC."""
+
+    def __init__(self, file, room: int = 4096) -> None:
+        self.file, self.room = file, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/fd")
+def test_disk_full_inside_torchs_zip_writer_is_one_line(capsys, tmp_path, monkeypatch):
+    """F6.3b: the disk fills during epoch 2's last.pt write, inside torch's zip writer, which turns the ENOSPC
+    of its write into `RuntimeError: [enforce fail at inline_container.cc] unexpected pos ...`: one line naming
+    the file and the full disk; the temporary is removed and epoch 1's last.pt loads."""
+    with open(tmp_path / "probe.pt", "wb") as f, pytest.raises(RuntimeError, match="unexpected pos"):
+        torch.save({"w": torch.zeros(10_000)}, _FillingDisk(f))  # what torch does with it, unhandled
+
+    real_fdopen = os.fdopen
+    last_writes = []
+
+    def fdopen(fd, *args, **kwargs):
+        file = real_fdopen(fd, *args, **kwargs)
+        if ".last.pt." in os.readlink(f"/proc/self/fd/{fd}"):  # save_checkpoint's temporary for last.pt
+            last_writes.append(fd)
+            if len(last_writes) == 2:
+                return _FillingDisk(file)
+        return file
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(raw()))
+    run_dir = tmp_path / "run"
+    line = one_line(capsys, "train", config, "--run-dir", run_dir, expect="no space left on the device")
+    assert f"cannot write {run_dir / 'last.pt'}" in line and "previous file is kept" in line
+    assert load_checkpoint(run_dir / "last.pt")["epoch"] == 0
+    assert not list(run_dir.glob(".*.tmp")) and not (run_dir / "lock").exists()
+
+
+_FSIZE_LIMITED_SAVE = """
+import resource, signal, sys, torch
+from spikeforge.train.checkpoint import save_checkpoint
+save_checkpoint(sys.argv[1], {"epoch": 0, "w": torch.zeros(1_000)})  # the previous last.pt, 4 KB
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+save_checkpoint(sys.argv[1], {"epoch": 1, "w": torch.zeros(100_000)})  # 400 KB: cut short by the kernel
+"""
+
+
+def test_a_real_write_failure_inside_torchs_writer_is_one_line(tmp_path):
+    """F6.3c: the same with a real kernel error (no root needed): a file-size limit (RLIMIT_FSIZE) cuts a later
+    last.pt write short inside torch's writer; the error names the file, the previous last.pt loads."""
+    path = tmp_path / "last.pt"
+    out = subprocess.run(
+        [sys.executable, "-c", _FSIZE_LIMITED_SAVE, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"spikeforge.errors.RunFolderError: cannot write {path}: the file size limit was reached (ulimit -f); "
+        "the previous file is kept"
+    ), out.stderr[-2000:]
+    assert load_checkpoint(path)["epoch"] == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
 
 
 def test_disk_full_in_the_metrics_file_is_one_line(capsys, tmp_path, monkeypatch):

@@ -85,7 +85,15 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         raise RunFolderError(os_error_message(exc, path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            writer = _WriteErrors(f)
+            try:
+                torch.save(payload, writer)
+            except RuntimeError:
+                # torch's zip writer swallows the OSError of a failed write (disk full: ENOSPC) and raises
+                # "[enforce fail at inline_container.cc] unexpected pos ..." instead: report the OSError
+                if writer.error is not None:
+                    raise writer.error from None
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -94,6 +102,30 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         if isinstance(exc, OSError):
             raise RunFolderError(os_error_message(exc, path) + "; the previous file is kept") from None
         raise
+
+
+class _WriteErrors:
+    """A binary file for ``torch.save`` that remembers the ``OSError`` of a failed write (see save_checkpoint)."""
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self.file.seek(offset, whence)
 
 
 def _reason(exc: BaseException) -> str:

@@ -247,6 +247,7 @@ def os_error_message(exc: OSError, path: str | os.PathLike[str] | None = None) -
         errno.EROFS: "the file system is read-only",
         errno.EACCES: "permission denied",
         errno.EPERM: "operation not permitted",
+        errno.EFBIG: "the file size limit was reached (ulimit -f)",
     }
     why = hints.get(exc.errno or -1, exc.strerror or type(exc).__name__)
     return f"cannot write {where}: {why}"
