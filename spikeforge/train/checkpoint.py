@@ -16,7 +16,7 @@ import random
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 import numpy as np
 import torch
@@ -87,7 +87,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         with os.fdopen(fd, "wb") as f:
             writer = _WriteErrors(f)
             try:
-                torch.save(payload, writer)
+                torch.save(payload, cast(IO[bytes], writer))  # the file protocol torch uses
             except RuntimeError:
                 # torch's zip writer swallows the OSError of a failed write (disk full: ENOSPC) and raises
                 # "[enforce fail at inline_container.cc] unexpected pos ..." instead: report the OSError
