@@ -577,6 +577,72 @@ def test_rejected_pickle_names_the_real_reason(capsys, run_copy):
     assert not marker.exists()
 
 
+# ----------------------------------------------------------------------------- 9. debris of runs that never started
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("precision=fp16", "precision fp16 needs a CUDA device"),  # was: a folder holding only config.yaml
+        ("data.encoder=sequence", "data.encoder 'sequence' needs a temporal dataset"),  # was: an empty folder
+    ],
+)
+def test_config_errors_found_late_leave_no_run_folder(capsys, tmp_path, setting, message):
+    """F9.1: config errors that need the device or the dataset's kind fail before the run folder is made."""
+    if setting.startswith("precision") and torch.cuda.is_available():
+        pytest.skip("fp16 is valid with CUDA")
+    out_dir = tmp_path / "runs"
+    one_line(capsys, "train", "--set", setting, "--set", f"out_dir={out_dir}", expect=message)
+    one_line(capsys, "train", "--set", setting, "--run-dir", tmp_path / "r", expect=message)
+    assert not out_dir.exists() and not (tmp_path / "r").exists()
+
+
+def test_a_start_that_fails_after_the_folder_is_made_removes_what_it_made(capsys, tmp_path):
+    """F9.2: an error found once the folder exists (here: the dataset's files are missing) removes what the
+    start made: the folder it created, or in a folder the user gave, the run's own files (theirs stay)."""
+    config = tmp_path / "nmnist.yaml"
+    config.write_text(yaml.safe_dump(raw(data={"name": "nmnist", "root": str(tmp_path / "nowhere")})))
+    out_dir = tmp_path / "runs"
+    one_line(capsys, "train", config, "--set", f"out_dir={out_dir}", expect="nowhere")
+    assert list(out_dir.iterdir()) == []  # the NAME-TIMESTAMP folder is gone
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / "notes.txt").write_text("mine")
+    one_line(capsys, "train", config, "--run-dir", given, expect="nowhere")
+    assert sorted(p.name for p in given.iterdir()) == ["notes.txt"]
+
+
+def test_a_run_that_recorded_an_epoch_keeps_its_folder(tmp_path):
+    """F9.3: the clean-up of F9.2 never touches a run that recorded an epoch (it resumes from last.pt)."""
+
+    def fail_after_first_epoch(epoch, record):
+        raise RunFolderError("stopped after epoch 1")
+
+    with pytest.raises(RunFolderError):
+        train(cfg(), run_dir=tmp_path / "r", callbacks=[fail_after_first_epoch], verbose=False)
+    assert epochs_of(tmp_path / "r") == [1] and (tmp_path / "r" / "last.pt").is_file()
+
+
+@pytest.mark.parametrize(("restart", "max_restarts", "kept"), [(0, 0, False), (0, 1, True), (1, 1, False)])
+def test_an_elastic_job_that_fails_for_good_leaves_no_pointer(tmp_path, monkeypatch, restart, max_restarts, kept):
+    """F9.4: a torchrun job's pointer `.elastic/<job id>` beside --run-dir is written only while torchrun may still
+    restart the group, and dropped by its last attempt: a job that fails without restarts (or on its last one)
+    left it behind for good."""
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job-42")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", str(restart))
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", str(max_restarts))
+    if restart:  # the pointer of the attempt before, with its checkpoint
+        train(cfg(epochs=1), run_dir=tmp_path / "r", verbose=False)
+        RF.remember_elastic_run_dir(tmp_path, "job-42", tmp_path / "r")
+
+    def fail(epoch, record):
+        raise RunFolderError("a rank failed")
+
+    with pytest.raises(RunFolderError):
+        train(cfg(), run_dir=tmp_path / "r", callbacks=[fail], verbose=False)
+    assert (tmp_path / ".elastic" / "job-42").is_file() == kept
+    if not kept:
+        assert not (tmp_path / ".elastic").exists()
+
+
 # ----------------------------------------------------------------------------- 7. untrusted paths
 def test_eval_never_follows_paths_from_a_checkpoint(capsys, run_copy, tmp_path):
     """F7: a checkpoint whose config names out_dir, data.root and model.init_from somewhere else: eval uses none

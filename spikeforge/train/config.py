@@ -398,6 +398,9 @@ def validate_components(cfg: Config) -> Config:
 
     if cfg.data.encoder != "auto" and cfg.data.encoder not in ENCODERS:
         raise ConfigError(f"data.encoder must be one of {['auto', *ENCODERS]}, got {cfg.data.encoder!r}")
+    from .builders import encoder_name
+
+    encoder_name(cfg, data)  # an encoder that does not fit the dataset's kind (static / temporal)
     if cfg.loss.name not in LOSSES:
         raise ConfigError(f"loss.name must be one of {list(LOSSES)}, got {cfg.loss.name!r}")
     import inspect

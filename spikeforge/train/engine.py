@@ -55,7 +55,7 @@ from .config import Config, config_to_dict
 from .logger import MetricsLogger
 from .mix import mix_batch
 from .optim import build_optimizer, build_scheduler
-from .resume import RunClaim, best_payload, claim_run_folder, resume_run
+from .resume import RunClaim, abandon_unstarted_run, best_payload, claim_run_folder, resume_run
 from .running_stats import adopt_first_batch_statistics, calibrated, fresh_batch_norms
 from .runtime import autocast as _runtime_autocast
 from .runtime import local_rank as _local_rank
@@ -165,11 +165,14 @@ def train(
         claim: RunClaim | None = None
         finished = False
         try:
+            _autocast(cfg, device)  # fp16 without CUDA is refused before a run folder is made
             claim = claim_run_folder(cfg, env, resume, run_dir, overwrite)
             result = _train(cfg, env, device, claim, callbacks or [], verbose and env.is_main, t_start)
             finished = True
             return result
         except BaseException as exc:
+            if claim is not None and claim.lock is not None:
+                abandon_unstarted_run(claim)  # a failed start leaves no folder behind
             if env.enabled:
                 # _train's frame, kept by the traceback, still holds the DDP wrapper: freed after the
                 # group, its Reducer would free the group holding the GIL (see distributed.cleanup).

@@ -11,6 +11,7 @@ agree with ``last.pt`` after a kill between their writes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -32,7 +33,7 @@ from .checkpoint import (
 )
 from .config import Config, config_from_dict, config_to_dict, resume_changes
 
-__all__ = ["RunClaim", "best_payload", "claim_run_folder", "new_run_dir", "resume_run"]
+__all__ = ["RunClaim", "abandon_unstarted_run", "best_payload", "claim_run_folder", "new_run_dir", "resume_run"]
 
 
 def new_run_dir(cfg: Config) -> Path:
@@ -60,6 +61,7 @@ class RunClaim:
     lock: RF.RunLock | None = None
     note: str = ""
     anchor: Path = Path(".")  # where an elastic job's pointer to this folder lives
+    created: bool = False  # the folder did not exist before this run claimed it
 
 
 def elastic_restart_id() -> str | None:
@@ -67,6 +69,12 @@ def elastic_restart_id() -> str | None:
     if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0:
         return os.environ.get("TORCHELASTIC_RUN_ID")
     return None
+
+
+def elastic_restarts_left() -> bool:
+    """Whether torchrun may still restart this group (``TORCHELASTIC_RESTART_COUNT < TORCHELASTIC_MAX_RESTARTS``)."""
+    count = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    return count < int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") or 0)
 
 
 def claim_run_folder(cfg: Config, env: D.DistEnv, resume, run_dir, overwrite: bool) -> RunClaim:
@@ -121,10 +129,13 @@ def _claim_on_main(cfg: Config, resume, run_dir, overwrite: bool) -> RunClaim:
                     f"epoch ended, or is run.checkpoint false?); start it again with --run-dir {folder} --overwrite"
                 )
             RF.remove_stale_temporaries(folder)
+            if job is not None and not elastic_restarts_left():
+                RF.forget_elastic_run_dir(anchor, job)  # this is the last attempt: no one reads it later
         except BaseException:
             lock.release()
             raise
         return RunClaim(folder, True, lock, note, anchor)
+    created = run_dir is None or not Path(run_dir).exists()
     folder = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
     lock = RF.RunLock(folder, tag=job).acquire()
     try:
@@ -137,12 +148,36 @@ def _claim_on_main(cfg: Config, resume, run_dir, overwrite: bool) -> RunClaim:
                 )
             RF.clear_run(folder)
         RF.remove_stale_temporaries(folder)
-        if job is not None:
+        if job is not None and elastic_restarts_left():
             RF.remember_elastic_run_dir(anchor, job, folder)
+        elif job is not None:  # no later attempt reads it: a failure of this one must not leave it behind
+            RF.forget_elastic_run_dir(anchor, job)
     except BaseException:
         lock.release()
         raise
-    return RunClaim(folder, False, lock, note, anchor)
+    return RunClaim(folder, False, lock, note, anchor, created)
+
+
+def abandon_unstarted_run(claim: RunClaim) -> None:
+    """After a new run failed before recording any epoch (a config error found once the data or the device
+    is known, a missing file, Ctrl-C while indexing): remove what its start made (``config.yaml``, the lock)
+    and the folder itself when this run created it, so that a start that failed leaves no debris.
+
+    A run that recorded an epoch (``metrics.jsonl`` or ``last.pt`` exists) is kept; so are files in the
+    folder that are not the run's own. Called on the main rank while it holds the lock.
+    """
+    folder = claim.run_dir
+    if claim.resume or any((folder / name).exists() for name in (RF.METRICS, RF.LAST)):
+        return
+    try:
+        RF.clear_run(folder)
+    except SpikeForgeError:
+        return  # cannot write there: nothing to clean either
+    if claim.lock is not None:
+        claim.lock.release()  # removes RUN/lock
+    if claim.created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
 
 
 def best_payload(last: dict[str, Any]) -> dict[str, Any]:
