@@ -556,6 +556,33 @@ def test_torn_final_metrics_line_is_skipped_on_resume(run_copy):
     assert epochs_of(run_copy) == [1, 2, 3] and [r["epoch"] for r in res.history] == [1, 2, 3]
 
 
+def test_a_torn_record_of_a_checkpointed_epoch_is_reported_on_resume(capsys, run_copy):
+    """F6.8b: the record of epoch 2 torn while last.pt holds epoch 2 (metrics are not fsynced, checkpoints are:
+    a power loss): the resume drops the torn line and says so in one line (epochs [1, 3] were silent)."""
+    text = (run_copy / "metrics.jsonl").read_text()
+    first, second = text.splitlines()
+    (run_copy / "metrics.jsonl").write_text(first + "\n" + second[: len(second) // 2])
+    train(cfg(epochs=3), resume=run_copy, verbose=False)
+    err = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(err) == 1 and f"{run_copy / 'metrics.jsonl'} has no record of epoch 2" in err[0], err
+    assert "last.pt holds epoch 2" in err[0]
+    assert epochs_of(run_copy) == [1, 3]
+
+
+def test_resume_keeps_the_runs_total_seconds(run_copy):
+    """F4.3: `--resume` of a finished run kept only its own seconds in result.json (11.7 -> 2.1): a resume that
+    trains nothing keeps the total; one that trains more adds its time to the checkpoint's count."""
+    total = json.loads((run_copy / "result.json").read_text())["seconds"]
+    train(cfg(), resume=run_copy, verbose=False)
+    assert json.loads((run_copy / "result.json").read_text())["seconds"] == total
+    last = load_checkpoint(run_copy / "last.pt")
+    assert 0 < last["seconds"] <= total  # counted when the checkpoint was written
+    save_checkpoint(run_copy / "last.pt", {**last, "seconds": 1000.0})  # a long run before this session
+    res = train(cfg(epochs=3), resume=run_copy, verbose=False)
+    assert 1000.0 < res.seconds < 1000.0 + 600
+    assert json.loads((run_copy / "result.json").read_text())["seconds"] == res.seconds
+
+
 def test_damaged_metrics_line_elsewhere_is_one_line(capsys, run_copy):
     """F6.9: a damaged line that is not the last one is corruption, not a crash: one line naming file:line."""
     lines = (run_copy / "metrics.jsonl").read_text().splitlines()

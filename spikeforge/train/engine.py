@@ -78,7 +78,7 @@ class RunResult:
     acc_per_step: list[float]
     acc_cumulative: list[float]
     epochs: int
-    seconds: float
+    seconds: float  # wall time of the whole run, over all its sessions (a resume adds its own)
     history: list[dict[str, Any]]
 
 
@@ -217,10 +217,10 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
     # Data order and augmentation differ per rank; the model was built identically on all ranks.
     _seed_everything(cfg.seed + env.rank)
 
-    start_epoch, best_acc, best_epoch, history = 0, -1.0, -1, []
+    start_epoch, best_acc, best_epoch, history, seconds_before = 0, -1.0, -1, [], 0.0
     run_dir: Path | None = claim.run_dir
     if claim.resume:
-        start_epoch, best_acc, best_epoch, history = resume_run(
+        start_epoch, best_acc, best_epoch, history, seconds_before = resume_run(
             cfg, env, device, claim.run_dir, model, optimizer, scheduler, scaler, monitor, claim.note, verbose
         )
     elif env.is_main:
@@ -316,6 +316,7 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
                 "best_epoch": best_epoch,
                 "rng": rng_states,
                 "config": config_to_dict(cfg),
+                "seconds": seconds_before + time.time() - t_start,  # the run's wall time so far
             }
             if monitor is not None:
                 payload["monitor"] = monitor.state_dict()
@@ -353,7 +354,8 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
         acc_per_step=last.get(RF.TEST_ACC_STEP, ev.get("acc_step", [])),
         acc_cumulative=last.get(RF.TEST_ACC_CUM, ev.get("acc_cum", [])),
         epochs=cfg.epochs,
-        seconds=time.time() - t_start,
+        # a resume that trained nothing (the run had finished) keeps the run's total
+        seconds=seconds_before + (time.time() - t_start if start_epoch < cfg.epochs else 0.0),
         history=history,
     )
     if verbose:

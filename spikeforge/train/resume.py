@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import datetime
 import os
+import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -199,7 +200,8 @@ def resume_run(
 ):
     """Load ``RUN/last.pt`` into the run's objects; apply or refuse config changes; repair best.pt.
 
-    Returns ``(start_epoch, best_acc, best_epoch, history)``.
+    Returns ``(start_epoch, best_acc, best_epoch, history, seconds_before)``: ``seconds_before`` is the run's
+    wall time before this session (a finished run's total from ``result.json`` when nothing is left to train).
     """
     path = run_dir / RF.LAST
     ckpt = load_checkpoint(path, map_location=device)
@@ -236,7 +238,9 @@ def resume_run(
     epoch, best_acc = ckpt["epoch"], ckpt["best_acc"]
     best_epoch = ckpt.get("best_epoch", -1)
     history = [r for r in RF.read_metrics(run_dir) if r[RF.EPOCH] <= epoch + 1]  # records count from 1
+    seconds_before = _seconds_before(run_dir, ckpt, history, cfg.epochs)
     if env.is_main:
+        _report_lost_records(run_dir, history, epoch + 1)
         RF.write_records(run_dir, history)
         best_epoch = repair_best(run_dir, ckpt, best_epoch, verbose)
         if applied:
@@ -247,7 +251,33 @@ def resume_run(
                 print(f"[spikeforge] {note} {run_dir} after epoch {epoch + 1}", flush=True)
             for key, (old, new) in applied.items():
                 print(f"[spikeforge] --resume: {key} {old!r} -> {new!r} (recorded in {RF.OVERRIDES})", flush=True)
-    return epoch + 1, best_acc, best_epoch, history
+    return epoch + 1, best_acc, best_epoch, history, seconds_before
+
+
+def _seconds_before(run_dir: Path, ckpt: dict[str, Any], history: list[dict[str, Any]], epochs: int) -> float:
+    """The run's wall time before this session: the finished run's total, else the checkpoint's count (a
+    checkpoint from before it was recorded: the epochs' own times)."""
+    result = RF.read_result(run_dir) if ckpt["epoch"] + 1 >= epochs else None
+    if result is not None and isinstance(result.get("seconds"), int | float):
+        return float(result["seconds"])
+    if isinstance(ckpt.get("seconds"), int | float):
+        return float(ckpt["seconds"])
+    return float(sum(r.get(RF.TIME_S, 0.0) for r in history))
+
+
+def _report_lost_records(run_dir: Path, history: list[dict[str, Any]], last_epoch: int) -> None:
+    """Say in one line when epochs the checkpoint holds have no metrics record (a torn or lost line)."""
+    have = {r.get(RF.EPOCH) for r in history}
+    lost = [e for e in range(1, last_epoch + 1) if e not in have]
+    if not lost:
+        return
+    which = f"epoch {lost[0]}" if len(lost) == 1 else f"epochs {', '.join(map(str, lost))}"
+    print(
+        f"[spikeforge] warning: {run_dir / RF.METRICS} has no record of {which} (a line torn or lost in a crash); "
+        f"{RF.LAST} holds epoch {last_epoch}, so the run resumes after it and {which} stays without metrics",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def normalized_config(raw: Any, cfg: Config) -> dict[str, Any]:
