@@ -670,6 +670,35 @@ def test_an_elastic_job_that_fails_for_good_leaves_no_pointer(tmp_path, monkeypa
         assert not (tmp_path / ".elastic").exists()
 
 
+@pytest.mark.parametrize("text", ["model: digits_convnet\n", '{"epoch": 2}\n', "epoch,train/loss\n1,0.5\n"])
+def test_a_text_file_given_as_a_checkpoint_is_one_line(capsys, run_copy, text):
+    """F6.11: a text file as best.pt (a config or metrics saved under the wrong name) was reported with torch's
+    unpickler text ("Please file an issue ... weights_only=True"): one line saying what the file is."""
+    (run_copy / "best.pt").write_text(text)
+    line = one_line(capsys, "eval", run_copy, expect="it is a text file, not a PyTorch checkpoint")
+    assert f"cannot load checkpoint {run_copy / 'best.pt'}" in line and "file an issue" not in line
+
+
+def test_analyze_imp_reads_checkpoints_as_one_line(capsys, tmp_path):
+    """F6.12: `analyze pattern-mapping --imp FILE` on a hostile pickle printed torch's 7-line message, and a text
+    file its unpickler text: one line each naming the file; the pickle's code never runs."""
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"imp": Evil()}, tmp_path / "evil.pt")
+    (tmp_path / "notes.pt").write_text("imp: 0.25\n")
+    for name, expect in [("evil.pt", "posix.system"), ("notes.pt", "it is a text file")]:
+        path = tmp_path / name
+        code = main(["analyze", "pattern-mapping", "--imp", str(path), "--out", str(tmp_path / "out")])
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert code == 2 and len(err) == 1, err
+        assert f"--imp {path}: cannot load checkpoint {path}" in err[0] and expect in err[0], err
+    assert not marker.exists()
+
+
 # ----------------------------------------------------------------------------- 7. untrusted paths
 def test_eval_never_follows_paths_from_a_checkpoint(capsys, run_copy, tmp_path):
     """F7: a checkpoint whose config names out_dir, data.root and model.init_from somewhere else: eval uses none
@@ -690,6 +719,18 @@ def test_eval_never_follows_paths_from_a_checkpoint(capsys, run_copy, tmp_path):
     line = one_line(capsys, "eval", run_copy, expect="reads files from disk: give --data ROOT")
     assert str(elsewhere / "nmnist") in line and "--trust-paths" in line
     assert not elsewhere.exists()
+
+
+def test_eval_refuses_weights_before_building_the_data(capsys, run_copy, tmp_path, monkeypatch):
+    """F7.2: a checkpoint whose config names sim_event_digits and whose weights do not fit the model that config
+    builds: refused before the data (1,799 simulated recordings, 34 MB) is generated."""
+    monkeypatch.setenv("SPIKEFORGE_CACHE_DIR", str(tmp_path / "cache"))  # where sim_event_digits would be written
+    ckpt = load_checkpoint(run_copy / "best.pt")
+    ckpt["config"]["data"] = {"name": "sim_event_digits", "options": {}}
+    ckpt["config"]["model"]["options"]["widths"] = [4, 16]
+    save_checkpoint(run_copy / "best.pt", ckpt)
+    one_line(capsys, "eval", run_copy, expect="does not fit the model its config builds: size mismatch for")
+    assert not (tmp_path / "cache").exists()
 
 
 # ----------------------------------------------------------------------------- 8. empty test split
