@@ -105,6 +105,30 @@ def test_content_key_sees_a_change_in_the_middle_of_a_large_file(tmp_path):
     assert content_key(path) != key
 
 
+def test_one_changed_event_anywhere_in_a_large_recording_rebuilds_its_frames(tmp_path):
+    """A 1.5 MB recording (300,000 events) with one event changed between the bytes the earlier key sampled
+    (the same size, the old mtime restored): the frame cache is rebuilt and the new frames served (a key on a
+    sample of the file served the old frames silently)."""
+    root = nmnist_tree(tmp_path)
+    victim = root / "NMNIST" / "Train" / "3" / "00300.bin"
+    victim.write_bytes(random_atis(300_000))
+    size = victim.stat().st_size
+    first = build_dataset("nmnist", "train", root=str(root), T=2, workers=1)
+    index = [s.path for s in first.source.samples].index(str(victim))
+    before = first[index][0]
+    edge, step = 64 << 10, (size - (128 << 10)) // 15
+    offset = (edge + step + (16 << 10) + step // 2) // 5 * 5  # an event between the 1st and 2nd sampled block
+    data = bytearray(victim.read_bytes())
+    data[offset] = (data[offset] + 17) % 34  # the event's x coordinate: another pixel, still on the sensor
+    victim.write_bytes(bytes(data))
+    _age(victim)
+    second = build_dataset("nmnist", "train", root=str(root), T=2, workers=1)
+    assert second.cache.directory != first.cache.directory
+    direct = build_dataset("nmnist", "train", root=str(root), T=2, cache=False)
+    assert np.array_equal(second[index][0].numpy(), direct[index][0].numpy())
+    assert not np.array_equal(second[index][0].numpy(), before.numpy())
+
+
 # ---------------------------------------------------------------- bad data accepted silently before
 
 
