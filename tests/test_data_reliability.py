@@ -105,6 +105,30 @@ def test_content_key_sees_a_change_in_the_middle_of_a_large_file(tmp_path):
     assert content_key(path) != key
 
 
+def test_one_changed_event_anywhere_in_a_large_recording_rebuilds_its_frames(tmp_path):
+    """A 1.5 MB recording (300,000 events) with one event changed between the bytes the earlier key sampled
+    (the same size, the old mtime restored): the frame cache is rebuilt and the new frames served (a key on a
+    sample of the file served the old frames silently)."""
+    root = nmnist_tree(tmp_path)
+    victim = root / "NMNIST" / "Train" / "3" / "00300.bin"
+    victim.write_bytes(random_atis(300_000))
+    size = victim.stat().st_size
+    first = build_dataset("nmnist", "train", root=str(root), T=2, workers=1)
+    index = [s.path for s in first.source.samples].index(str(victim))
+    before = first[index][0]
+    edge, step = 64 << 10, (size - (128 << 10)) // 15
+    offset = (edge + step + (16 << 10) + step // 2) // 5 * 5  # an event between the 1st and 2nd sampled block
+    data = bytearray(victim.read_bytes())
+    data[offset] = (data[offset] + 17) % 34  # the event's x coordinate: another pixel, still on the sensor
+    victim.write_bytes(bytes(data))
+    _age(victim)
+    second = build_dataset("nmnist", "train", root=str(root), T=2, workers=1)
+    assert second.cache.directory != first.cache.directory
+    direct = build_dataset("nmnist", "train", root=str(root), T=2, cache=False)
+    assert np.array_equal(second[index][0].numpy(), direct[index][0].numpy())
+    assert not np.array_equal(second[index][0].numpy(), before.numpy())
+
+
 # ---------------------------------------------------------------- bad data accepted silently before
 
 
@@ -326,3 +350,62 @@ def test_content_keys_are_remembered_by_stat_and_recomputed_for_a_rewritten_file
     path.write_bytes(b"\x02" * 100)  # same size, then the old mtime restored exactly (as cp -p / rsync -a do)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert cache_module.ContentKeys(tmp_path / "keys.json").key(path) != first  # ctime moved: hashed again
+
+
+# SIGTERM arrives while the worker pool is being started: sent by the parent to itself right after the
+# first worker process was started (the moment pool creation is most exposed), so the case is deterministic.
+_SIGTERM_AT_POOL_START = """
+import multiprocessing.process, os, signal
+
+_real_start = multiprocessing.process.BaseProcess.start
+_sent = []
+
+
+def _start_then_sigterm(self):
+    _real_start(self)
+    if not _sent:
+        _sent.append(True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+multiprocessing.process.BaseProcess.start = _start_then_sigterm
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_sigterm_while_the_worker_pool_starts_is_a_clean_exit(tmp_path):
+    """SIGTERM to `data prepare` while its pool starts: exit 143 like SIGTERM during frame writing, no traceback
+    (neither the parent's nor a forkserver child's), no worker left, and the next prepare finishes."""
+    root = nmnist_tree(tmp_path / "data", per_digit=(8, 0))  # 80 samples: a parallel build
+    script = textwrap.dedent(_SLOW_PREPARE).replace('if __name__ == "__main__":', _SIGTERM_AT_POOL_START + "\nif 1:")
+    (tmp_path / "term_prepare.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])}
+    cmd = [sys.executable, str(tmp_path / "term_prepare.py"), "prepare", "slow_nmnist", "--root", str(root)]
+    proc = subprocess.Popen(
+        [*cmd, "--split", "train", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 128 + signal.SIGTERM, err.decode()[-3000:]
+        assert "Traceback" not in err.decode() and "Error" not in err.decode(), err.decode()[-3000:]
+        deadline = time.monotonic() + 10
+        while _alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(proc.pid), "worker processes outlived the SIGTERM"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    (tmp_path / "slow_prepare.py").write_text(textwrap.dedent(_SLOW_PREPARE))
+    again = subprocess.run(
+        [sys.executable, str(tmp_path / "slow_prepare.py"), *cmd[2:], "--split", "train", "--workers", "2"],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr.decode()[-3000:]
+    assert len(list((root / ".spikeforge_cache" / "slow").glob("*/*.npz"))) == 80

@@ -137,6 +137,18 @@ def test_nan_and_negative_values_are_rejected_at_load(capsys, tmp_path, setting,
     assert not (tmp_path / "r").exists()  # refused before a run folder was made
 
 
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1, 2**63])
+def test_a_seed_out_of_range_is_one_line_at_load(capsys, tmp_path, seed):
+    """F1.4: a seed torch cannot take (2**64 overflowed in torch.manual_seed: a 25-line traceback, and an empty
+    run folder left without --run-dir): one line at load, no run folder; 2**63 is refused too (ranks add their
+    rank to the seed)."""
+    out_dir = tmp_path / "runs"
+    one_line(capsys, "train", "--set", f"seed={seed}", "--set", f"out_dir={out_dir}", expect="seed must be in [-2**63")
+    assert not out_dir.exists()
+    one_line(capsys, "train", "--set", f"seed={seed}", "--run-dir", tmp_path / "r", expect=f"got {seed}")
+    assert not (tmp_path / "r").exists()
+
+
 def _poison_after(monkeypatch, steps: int, param_suffix: str = "v_threshold"):
     """Make the optimiser write NaN into the first ``*param_suffix`` parameter after ``steps`` steps."""
     original = torch.optim.AdamW.step
@@ -373,6 +385,83 @@ def test_disk_full_keeps_the_last_good_checkpoint(capsys, tmp_path, monkeypatch)
     assert not list(run_dir.glob(".*.tmp")) and not (run_dir / "lock").exists()
 
 
+class _FillingDisk:
+    """A binary file on a disk that is full after ``room`` bytes: a write past it fails with ENOSPC."""
+
+    def __init__(self, file, room: int = 4096) -> None:
+        self.file, self.room = file, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/fd")
+def test_disk_full_inside_torchs_zip_writer_is_one_line(capsys, tmp_path, monkeypatch):
+    """F6.3b: the disk fills during epoch 2's last.pt write, inside torch's zip writer, which turns the ENOSPC
+    of its write into `RuntimeError: [enforce fail at inline_container.cc] unexpected pos ...`: one line naming
+    the file and the full disk; the temporary is removed and epoch 1's last.pt loads."""
+    with open(tmp_path / "probe.pt", "wb") as f, pytest.raises(RuntimeError, match="unexpected pos"):
+        torch.save({"w": torch.zeros(10_000)}, _FillingDisk(f))  # what torch does with it, unhandled
+
+    real_fdopen = os.fdopen
+    last_writes = []
+
+    def fdopen(fd, *args, **kwargs):
+        file = real_fdopen(fd, *args, **kwargs)
+        if ".last.pt." in os.readlink(f"/proc/self/fd/{fd}"):  # save_checkpoint's temporary for last.pt
+            last_writes.append(fd)
+            if len(last_writes) == 2:
+                return _FillingDisk(file)
+        return file
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(raw()))
+    run_dir = tmp_path / "run"
+    line = one_line(capsys, "train", config, "--run-dir", run_dir, expect="no space left on the device")
+    assert f"cannot write {run_dir / 'last.pt'}" in line and "previous file is kept" in line
+    assert load_checkpoint(run_dir / "last.pt")["epoch"] == 0
+    assert not list(run_dir.glob(".*.tmp")) and not (run_dir / "lock").exists()
+
+
+_FSIZE_LIMITED_SAVE = """
+import resource, signal, sys, torch
+from spikeforge.train.checkpoint import save_checkpoint
+save_checkpoint(sys.argv[1], {"epoch": 0, "w": torch.zeros(1_000)})  # the previous last.pt, 4 KB
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+save_checkpoint(sys.argv[1], {"epoch": 1, "w": torch.zeros(100_000)})  # 400 KB: cut short by the kernel
+"""
+
+
+def test_a_real_write_failure_inside_torchs_writer_is_one_line(tmp_path):
+    """F6.3c: the same with a real kernel error (no root needed): a file-size limit (RLIMIT_FSIZE) cuts a later
+    last.pt write short inside torch's writer; the error names the file, the previous last.pt loads."""
+    path = tmp_path / "last.pt"
+    out = subprocess.run(
+        [sys.executable, "-c", _FSIZE_LIMITED_SAVE, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"spikeforge.errors.RunFolderError: cannot write {path}: the file size limit was reached (ulimit -f); "
+        "the previous file is kept"
+    ), out.stderr[-2000:]
+    assert load_checkpoint(path)["epoch"] == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
 def test_disk_full_in_the_metrics_file_is_one_line(capsys, tmp_path, monkeypatch):
     """F6.4: ENOSPC while appending a metrics record."""
 
@@ -467,6 +556,33 @@ def test_torn_final_metrics_line_is_skipped_on_resume(run_copy):
     assert epochs_of(run_copy) == [1, 2, 3] and [r["epoch"] for r in res.history] == [1, 2, 3]
 
 
+def test_a_torn_record_of_a_checkpointed_epoch_is_reported_on_resume(capsys, run_copy):
+    """F6.8b: the record of epoch 2 torn while last.pt holds epoch 2 (metrics are not fsynced, checkpoints are:
+    a power loss): the resume drops the torn line and says so in one line (epochs [1, 3] were silent)."""
+    text = (run_copy / "metrics.jsonl").read_text()
+    first, second = text.splitlines()
+    (run_copy / "metrics.jsonl").write_text(first + "\n" + second[: len(second) // 2])
+    train(cfg(epochs=3), resume=run_copy, verbose=False)
+    err = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(err) == 1 and f"{run_copy / 'metrics.jsonl'} has no record of epoch 2" in err[0], err
+    assert "last.pt holds epoch 2" in err[0]
+    assert epochs_of(run_copy) == [1, 3]
+
+
+def test_resume_keeps_the_runs_total_seconds(run_copy):
+    """F4.3: `--resume` of a finished run kept only its own seconds in result.json (11.7 -> 2.1): a resume that
+    trains nothing keeps the total; one that trains more adds its time to the checkpoint's count."""
+    total = json.loads((run_copy / "result.json").read_text())["seconds"]
+    train(cfg(), resume=run_copy, verbose=False)
+    assert json.loads((run_copy / "result.json").read_text())["seconds"] == total
+    last = load_checkpoint(run_copy / "last.pt")
+    assert 0 < last["seconds"] <= total  # counted when the checkpoint was written
+    save_checkpoint(run_copy / "last.pt", {**last, "seconds": 1000.0})  # a long run before this session
+    res = train(cfg(epochs=3), resume=run_copy, verbose=False)
+    assert 1000.0 < res.seconds < 1000.0 + 600
+    assert json.loads((run_copy / "result.json").read_text())["seconds"] == res.seconds
+
+
 def test_damaged_metrics_line_elsewhere_is_one_line(capsys, run_copy):
     """F6.9: a damaged line that is not the last one is corruption, not a crash: one line naming file:line."""
     lines = (run_copy / "metrics.jsonl").read_text().splitlines()
@@ -485,6 +601,101 @@ def test_rejected_pickle_names_the_real_reason(capsys, run_copy):
     torch.save({"model": Evil(), "config": TINY}, run_copy / "best.pt")
     line = one_line(capsys, "eval", run_copy, expect="posix.system")
     assert "not a plain weights file" in line
+    assert not marker.exists()
+
+
+# ----------------------------------------------------------------------------- 9. debris of runs that never started
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("precision=fp16", "precision fp16 needs a CUDA device"),  # was: a folder holding only config.yaml
+        ("data.encoder=sequence", "data.encoder 'sequence' needs a temporal dataset"),  # was: an empty folder
+    ],
+)
+def test_config_errors_found_late_leave_no_run_folder(capsys, tmp_path, setting, message):
+    """F9.1: config errors that need the device or the dataset's kind fail before the run folder is made."""
+    if setting.startswith("precision") and torch.cuda.is_available():
+        pytest.skip("fp16 is valid with CUDA")
+    out_dir = tmp_path / "runs"
+    one_line(capsys, "train", "--set", setting, "--set", f"out_dir={out_dir}", expect=message)
+    one_line(capsys, "train", "--set", setting, "--run-dir", tmp_path / "r", expect=message)
+    assert not out_dir.exists() and not (tmp_path / "r").exists()
+
+
+def test_a_start_that_fails_after_the_folder_is_made_removes_what_it_made(capsys, tmp_path):
+    """F9.2: an error found once the folder exists (here: the dataset's files are missing) removes what the
+    start made: the folder it created, or in a folder the user gave, the run's own files (theirs stay)."""
+    config = tmp_path / "nmnist.yaml"
+    config.write_text(yaml.safe_dump(raw(data={"name": "nmnist", "root": str(tmp_path / "nowhere")})))
+    out_dir = tmp_path / "runs"
+    one_line(capsys, "train", config, "--set", f"out_dir={out_dir}", expect="nowhere")
+    assert list(out_dir.iterdir()) == []  # the NAME-TIMESTAMP folder is gone
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / "notes.txt").write_text("mine")
+    one_line(capsys, "train", config, "--run-dir", given, expect="nowhere")
+    assert sorted(p.name for p in given.iterdir()) == ["notes.txt"]
+
+
+def test_a_run_that_recorded_an_epoch_keeps_its_folder(tmp_path):
+    """F9.3: the clean-up of F9.2 never touches a run that recorded an epoch (it resumes from last.pt)."""
+
+    def fail_after_first_epoch(epoch, record):
+        raise RunFolderError("stopped after epoch 1")
+
+    with pytest.raises(RunFolderError):
+        train(cfg(), run_dir=tmp_path / "r", callbacks=[fail_after_first_epoch], verbose=False)
+    assert epochs_of(tmp_path / "r") == [1] and (tmp_path / "r" / "last.pt").is_file()
+
+
+@pytest.mark.parametrize(("restart", "max_restarts", "kept"), [(0, 0, False), (0, 1, True), (1, 1, False)])
+def test_an_elastic_job_that_fails_for_good_leaves_no_pointer(tmp_path, monkeypatch, restart, max_restarts, kept):
+    """F9.4: a torchrun job's pointer `.elastic/<job id>` beside --run-dir is written only while torchrun may still
+    restart the group, and dropped by its last attempt: a job that fails without restarts (or on its last one)
+    left it behind for good."""
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job-42")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", str(restart))
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", str(max_restarts))
+    if restart:  # the pointer of the attempt before, with its checkpoint
+        train(cfg(epochs=1), run_dir=tmp_path / "r", verbose=False)
+        RF.remember_elastic_run_dir(tmp_path, "job-42", tmp_path / "r")
+
+    def fail(epoch, record):
+        raise RunFolderError("a rank failed")
+
+    with pytest.raises(RunFolderError):
+        train(cfg(), run_dir=tmp_path / "r", callbacks=[fail], verbose=False)
+    assert (tmp_path / ".elastic" / "job-42").is_file() == kept
+    if not kept:
+        assert not (tmp_path / ".elastic").exists()
+
+
+@pytest.mark.parametrize("text", ["model: digits_convnet\n", '{"epoch": 2}\n', "epoch,train/loss\n1,0.5\n"])
+def test_a_text_file_given_as_a_checkpoint_is_one_line(capsys, run_copy, text):
+    """F6.11: a text file as best.pt (a config or metrics saved under the wrong name) was reported with torch's
+    unpickler text ("Please file an issue ... weights_only=True"): one line saying what the file is."""
+    (run_copy / "best.pt").write_text(text)
+    line = one_line(capsys, "eval", run_copy, expect="it is a text file, not a PyTorch checkpoint")
+    assert f"cannot load checkpoint {run_copy / 'best.pt'}" in line and "file an issue" not in line
+
+
+def test_analyze_imp_reads_checkpoints_as_one_line(capsys, tmp_path):
+    """F6.12: `analyze pattern-mapping --imp FILE` on a hostile pickle printed torch's 7-line message, and a text
+    file its unpickler text: one line each naming the file; the pickle's code never runs."""
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"imp": Evil()}, tmp_path / "evil.pt")
+    (tmp_path / "notes.pt").write_text("imp: 0.25\n")
+    for name, expect in [("evil.pt", "posix.system"), ("notes.pt", "it is a text file")]:
+        path = tmp_path / name
+        code = main(["analyze", "pattern-mapping", "--imp", str(path), "--out", str(tmp_path / "out")])
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert code == 2 and len(err) == 1, err
+        assert f"--imp {path}: cannot load checkpoint {path}" in err[0] and expect in err[0], err
     assert not marker.exists()
 
 
@@ -508,6 +719,18 @@ def test_eval_never_follows_paths_from_a_checkpoint(capsys, run_copy, tmp_path):
     line = one_line(capsys, "eval", run_copy, expect="reads files from disk: give --data ROOT")
     assert str(elsewhere / "nmnist") in line and "--trust-paths" in line
     assert not elsewhere.exists()
+
+
+def test_eval_refuses_weights_before_building_the_data(capsys, run_copy, tmp_path, monkeypatch):
+    """F7.2: a checkpoint whose config names sim_event_digits and whose weights do not fit the model that config
+    builds: refused before the data (1,799 simulated recordings, 34 MB) is generated."""
+    monkeypatch.setenv("SPIKEFORGE_CACHE_DIR", str(tmp_path / "cache"))  # where sim_event_digits would be written
+    ckpt = load_checkpoint(run_copy / "best.pt")
+    ckpt["config"]["data"] = {"name": "sim_event_digits", "options": {}}
+    ckpt["config"]["model"]["options"]["widths"] = [4, 16]
+    save_checkpoint(run_copy / "best.pt", ckpt)
+    one_line(capsys, "eval", run_copy, expect="does not fit the model its config builds: size mismatch for")
+    assert not (tmp_path / "cache").exists()
 
 
 # ----------------------------------------------------------------------------- 8. empty test split

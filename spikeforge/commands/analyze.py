@@ -159,6 +159,7 @@ def _add_sweep_options(p: argparse.ArgumentParser, config_help: str) -> None:
 
 def _pattern_mapping(args: argparse.Namespace) -> dict[str, Any]:
     from ..analysis.pattern_mapping import imps_from_state_dict, plot_mappings, run_pattern_mapping
+    from ..train.checkpoint import load_checkpoint
 
     results = []
     for spec in args.imp or ["zero", "0.25", "sweep"]:
@@ -169,11 +170,10 @@ def _pattern_mapping(args: argparse.Namespace) -> dict[str, Any]:
             path = Path(spec)
             if not path.is_file():
                 raise MissingFileError(f"--imp {spec}: no such checkpoint file")
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as e:  # torch raises several types for unreadable / non-tensor files
-                raise UserError(f"--imp {spec}: cannot read the checkpoint ({type(e).__name__}: {e})") from None
-            imp = imps_from_state_dict(state)
+            try:  # weights only, one line naming the file for an empty, foreign or hostile one
+                imp = imps_from_state_dict(load_checkpoint(path))
+            except SpikeForgeError as exc:
+                raise UserError(f"--imp {spec}: {exc}") from None
             label = path.stem
         else:
             try:

@@ -1,9 +1,11 @@
 """The on-disk caches (integrated frames, decompressed SHD files), keyed on content.
 
-A source file is identified by :func:`content_key`: its size and a BLAKE2 hash of its bytes
-(all of them up to 1 MiB; above that the first and last 64 KiB and 14 blocks of 16 KiB spread
-evenly between, which any real replacement of a recording changes). Modification times are
-never used: ``cp -p``, ``rsync -a``, ``tar`` and ``curl -R`` carry old ones onto new files.
+A source file is identified by :func:`content_key`: its size and a BLAKE2 hash of every byte, whatever
+its size (a key on a sample of a large file's bytes served old frames after an edit between the samples).
+Each file is read once: :class:`ContentKeys` remembers the keys by stat, so the cost is paid when a
+dataset is first cached or a file changes (``benchmarks/bench_content_key.py``; figures in
+docs/reliability.md). Modification times are never used: ``cp -p``, ``rsync -a``, ``tar`` and
+``curl -R`` carry old ones onto new files.
 
 Frame cache layout::
 
@@ -55,27 +57,19 @@ CACHE_DIRNAME = ".spikeforge_cache"
 # Bump when the frame semantics, the key or the file format change, so old caches are not reused.
 CACHE_VERSION = 2
 
-_FULL_HASH_BYTES = 1 << 20
-_EDGE_BYTES = 64 << 10
-_INNER_BLOCKS, _BLOCK_BYTES = 14, 16 << 10
 _SETTLED_NS = 2_000_000_000
+# What ContentKeys entries were computed with: entries of another scheme (the sampled keys of large
+# files before it) are computed again.
+_KEY_SCHEME = "blake2b-all"
 
 
-def content_key(path: str | os.PathLike[str], *, full: bool = False) -> str:
-    """``"<size>:<hash>"`` of a file's contents (see the module docstring; ``full`` hashes every byte)."""
+def content_key(path: str | os.PathLike[str]) -> str:
+    """``"<size>:<hash>"`` of a file's contents: a 128-bit BLAKE2b hash of every byte (see the module docstring)."""
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        if full or size <= _FULL_HASH_BYTES:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        else:
-            step = (size - 2 * _EDGE_BYTES) // (_INNER_BLOCKS + 1)
-            spans = [(0, _EDGE_BYTES), (size - _EDGE_BYTES, _EDGE_BYTES)]
-            spans += [(_EDGE_BYTES + k * step, _BLOCK_BYTES) for k in range(1, _INNER_BLOCKS + 1)]
-            for offset, length in spans:
-                fh.seek(offset)
-                h.update(fh.read(length))
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
     return f"{size}:{h.hexdigest()}"
 
 
@@ -110,13 +104,13 @@ class ContentKeys:
         st = os.stat(name)
         stat = [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
         known = self._entries.get(name)
-        if isinstance(known, list) and len(known) == 5 and known[:4] == stat:
-            return known[4]
+        if isinstance(known, list) and len(known) == 6 and known[:4] == stat and known[4] == _KEY_SCHEME:
+            return known[5]
         key = content_key(name)
         # File times tick coarsely (a few ms): a file changed within the tick of its last change
         # would keep its ctime. Remember only files whose last change is safely in the past.
         if time.time_ns() - st.st_ctime_ns > _SETTLED_NS:
-            self._entries[name] = [*stat, key]
+            self._entries[name] = [*stat, _KEY_SCHEME, key]
             self._dirty = True
         return key
 
@@ -240,7 +234,7 @@ class FrameCache:
 def gunzip_once(path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> str:
     """Decompress ``path`` (``X.gz``) to ``out_dir/X`` unless done before from the same bytes; return the new path.
 
-    ``out_dir/X.source`` records the :func:`content_key` (every byte hashed) of the ``.gz`` it
+    ``out_dir/X.source`` records the :func:`content_key` of the ``.gz`` it
     came from: a different ``.gz`` (whatever its modification time) is decompressed again. Writes
     go to temporary files renamed into place, the key last, so an interrupted run never leaves a
     half file that looks finished.
@@ -251,7 +245,7 @@ def gunzip_once(path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -
     path = os.fspath(path)
     target = os.path.join(out_dir, os.path.basename(path)[: -len(".gz")])
     stamp = target + ".source"
-    key = content_key(path, full=True)
+    key = content_key(path)
     try:
         if os.path.exists(target) and json.loads(Path(stamp).read_text()).get("source") == key:
             return target

@@ -16,7 +16,7 @@ import random
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 import numpy as np
 import torch
@@ -85,7 +85,15 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         raise RunFolderError(os_error_message(exc, path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            writer = _WriteErrors(f)
+            try:
+                torch.save(payload, cast(IO[bytes], writer))  # the file protocol torch uses
+            except RuntimeError:
+                # torch's zip writer swallows the OSError of a failed write (disk full: ENOSPC) and raises
+                # "[enforce fail at inline_container.cc] unexpected pos ..." instead: report the OSError
+                if writer.error is not None:
+                    raise writer.error from None
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -96,19 +104,72 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         raise
 
 
+class _WriteErrors:
+    """A binary file for ``torch.save`` that remembers the ``OSError`` of a failed write (see save_checkpoint)."""
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self.file.seek(offset, whence)
+
+
 def _reason(exc: BaseException) -> str:
     """The informative line of a ``torch.load`` failure (the weights-only unpickler buries it mid-message)."""
     text = str(exc).strip()
     if isinstance(exc, pickle.UnpicklingError) or "weights only load failed" in text.lower():
-        for line in text.splitlines():
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        for i, line in enumerate(lines):
             if re.search(r"unsupported global|weightsunpickler error|not an allowed global", line, re.IGNORECASE):
-                line = line.strip().removeprefix("WeightsUnpickler error:").strip()
+                line = line.split("WeightsUnpickler error:", 1)[-1].strip()
+                if not line and i + 1 < len(lines):  # "... WeightsUnpickler error: \n\nUnsupported operand 109"
+                    line = lines[i + 1]
                 return f"it is not a plain weights file ({line}); checkpoints are loaded without running their code"
         return "it is not a plain weights file; checkpoints are loaded without running their code"
     first = next((line for line in text.splitlines() if line.strip()), "").split(". ")[0]
     if "central directory" in first or isinstance(exc, EOFError | KeyError):
         return f"the file is truncated or corrupt ({type(exc).__name__}{': ' + first[:160] if first else ''})"
     return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
+
+
+#: how torch's files begin: a zip archive (torch >= 1.6) or a pickle with protocol >= 2 (the legacy format)
+_TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
+
+
+def _foreign_file(path: Path) -> str:
+    """Why ``path`` cannot be a torch checkpoint at all (a text file, say), or ``""`` when it may be one.
+
+    Without this, torch hands such a file to its unpickler, whose "weights only load failed ... please file
+    an issue" message is about pickles, not about a file of another kind."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror})"
+    if head.startswith(_TORCH_FILE_STARTS):
+        return ""
+    line = head.split(b"\n", 1)[0]
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and text.isprintable():
+        return f"it is a text file, not a PyTorch checkpoint (it starts with {text[:40]!r})"
+    return f"it is not a PyTorch checkpoint (it starts with the bytes {head[:8].hex(' ')})"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -123,6 +184,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror}") from None
     if size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): its write was interrupted or the copy failed")
+    foreign = _foreign_file(path)
+    if foreign:
+        raise CheckpointError(f"cannot load checkpoint {path}: {foreign}")
     try:
         out = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
@@ -136,6 +200,7 @@ def load_model_state(model: torch.nn.Module, state: Any, path: str | Path) -> No
     """``model.load_state_dict(state)`` with a one-line :class:`CheckpointError` when they do not fit."""
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: the checkpoint holds no model state")
+    _materialize_from(model, state, path)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -159,6 +224,22 @@ def load_model_state(model: torch.nn.Module, state: Any, path: str | Path) -> No
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise CheckpointError(f"{path} does not fit the model: {str(exc).strip().splitlines()[-1].strip()}") from None
+
+
+def _materialize_from(model: torch.nn.Module, state: dict[str, Any], path: str | Path) -> None:
+    """Give lazily shaped neuron parameters (created at the first forward) the shapes the checkpoint holds,
+    so that weights can be checked and loaded before any data exists to run that forward."""
+    from ..neuron.nodes import is_neuron
+
+    for name, module in model.named_modules():
+        if is_neuron(module) and not module.is_materialized():
+            prefix = f"{name}." if name else ""
+            module._materialize_from_state_dict(state, prefix)
+            if not module.is_materialized():
+                raise CheckpointError(
+                    f"{path} does not fit the model its config builds: missing the learnable neuron parameters of "
+                    f"{name or '<root>'}; was the config changed after this checkpoint was written?"
+                )
 
 
 def find_nonfinite(tensors: dict[str, Any]) -> tuple[str, int, int] | None:

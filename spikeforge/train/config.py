@@ -174,6 +174,10 @@ class RunConfig:
     plots: bool = True
 
 
+#: the range of ``seed`` (a signed 64-bit integer; see :meth:`Config.validate`)
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+
+
 @dataclasses.dataclass
 class Config:
     """One training run. ``T`` is the number of time steps; ``device`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
@@ -198,6 +202,8 @@ class Config:
     def validate(self) -> Config:
         """Cross-field checks that types alone cannot express."""
         checks = [
+            # torch.manual_seed takes [-2**63, 2**64 - 1]; each rank seeds with seed + rank, so the top is kept free
+            (SEED_MIN <= self.seed <= SEED_MAX, f"seed must be in [-2**63, 2**63 - 1], got {self.seed}"),
             (self.T >= 1, "T must be >= 1"),
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.data.batch_size >= 1, "data.batch_size must be >= 1"),
@@ -393,6 +399,9 @@ def validate_components(cfg: Config) -> Config:
 
     if cfg.data.encoder != "auto" and cfg.data.encoder not in ENCODERS:
         raise ConfigError(f"data.encoder must be one of {['auto', *ENCODERS]}, got {cfg.data.encoder!r}")
+    from .builders import encoder_name
+
+    encoder_name(cfg, data)  # an encoder that does not fit the dataset's kind (static / temporal)
     if cfg.loss.name not in LOSSES:
         raise ConfigError(f"loss.name must be one of {list(LOSSES)}, got {cfg.loss.name!r}")
     import inspect

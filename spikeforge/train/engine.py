@@ -55,7 +55,7 @@ from .config import Config, config_to_dict
 from .logger import MetricsLogger
 from .mix import mix_batch
 from .optim import build_optimizer, build_scheduler
-from .resume import RunClaim, best_payload, claim_run_folder, resume_run
+from .resume import RunClaim, abandon_unstarted_run, best_payload, claim_run_folder, resume_run
 from .running_stats import adopt_first_batch_statistics, calibrated, fresh_batch_norms
 from .runtime import autocast as _runtime_autocast
 from .runtime import local_rank as _local_rank
@@ -78,7 +78,7 @@ class RunResult:
     acc_per_step: list[float]
     acc_cumulative: list[float]
     epochs: int
-    seconds: float
+    seconds: float  # wall time of the whole run, over all its sessions (a resume adds its own)
     history: list[dict[str, Any]]
 
 
@@ -166,11 +166,14 @@ def train(
         claim: RunClaim | None = None
         finished = False
         try:
+            _autocast(cfg, device)  # fp16 without CUDA is refused before a run folder is made
             claim = claim_run_folder(cfg, env, resume, run_dir, overwrite)
             result = _train(cfg, env, device, claim, callbacks or [], verbose and env.is_main, t_start)
             finished = True
             return result
         except BaseException as exc:
+            if claim is not None and claim.lock is not None:
+                abandon_unstarted_run(claim)  # a failed start leaves no folder behind
             if env.enabled:
                 # _train's frame, kept by the traceback, still holds the DDP wrapper: freed after the
                 # group, its Reducer would free the group holding the GIL (see distributed.cleanup).
@@ -213,10 +216,10 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
     # Data order and augmentation differ per rank; the model was built identically on all ranks.
     _seed_everything(cfg.seed + env.rank)
 
-    start_epoch, best_acc, best_epoch, history = 0, -1.0, -1, []
+    start_epoch, best_acc, best_epoch, history, seconds_before = 0, -1.0, -1, [], 0.0
     run_dir: Path | None = claim.run_dir
     if claim.resume:
-        start_epoch, best_acc, best_epoch, history = resume_run(
+        start_epoch, best_acc, best_epoch, history, seconds_before = resume_run(
             cfg, env, device, claim.run_dir, model, optimizer, scheduler, scaler, monitor, claim.note, verbose
         )
     elif env.is_main:
@@ -312,6 +315,7 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
                 "best_epoch": best_epoch,
                 "rng": rng_states,
                 "config": config_to_dict(cfg),
+                "seconds": seconds_before + time.time() - t_start,  # the run's wall time so far
             }
             if monitor is not None:
                 payload["monitor"] = monitor.state_dict()
@@ -349,7 +353,8 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
         acc_per_step=last.get(RF.TEST_ACC_STEP, ev.get("acc_step", [])),
         acc_cumulative=last.get(RF.TEST_ACC_CUM, ev.get("acc_cum", [])),
         epochs=cfg.epochs,
-        seconds=time.time() - t_start,
+        # a resume that trained nothing (the run had finished) keeps the run's total
+        seconds=seconds_before + (time.time() - t_start if start_epoch < cfg.epochs else 0.0),
         history=history,
     )
     if verbose:

@@ -120,12 +120,21 @@ def load_trained_model(
             )
     device = resolve_device(cfg.device)
     use_device(device)  # cuda:1 current for what runs on it (kernels launch on the current device)
+    # The weights are checked against the model before any data is built: a dataset can take minutes to index
+    # or generate (sim_event_digits writes 1,799 files) for a checkpoint that is then refused.
+    model = build_model_from_config(cfg, dataset_info(cfg.data.name).num_classes).to(device)
+    load_model_state(model, ckpt["model"], path)
     info, _, test_loader = build_data(cfg)
     encoder = encoder_name(cfg, info)
-    model = build_model_from_config(cfg, info.num_classes).to(device)
     sample, _ = test_loader.dataset[0]
-    materialize(model, encode_batch(sample.unsqueeze(0).to(device), encoder, cfg.T))
-    load_model_state(model, ckpt["model"], path)
+    try:  # the model's first forward: an input it cannot take fails here
+        materialize(model, encode_batch(sample.unsqueeze(0).to(device), encoder, cfg.T))
+    except RuntimeError as exc:
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ConfigError(
+            f"{path}: its model {cfg.model.name!r} does not take {info.name!r} samples of shape "
+            f"{list(sample.shape)} ({reason[:200]})"
+        ) from None
     return model, cfg, info, test_loader, build_loss_from_config(cfg), encoder, device, path
 
 

@@ -11,9 +11,11 @@ agree with ``last.pt`` after a kill between their writes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import os
+import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,7 +34,7 @@ from .checkpoint import (
 )
 from .config import Config, config_from_dict, config_to_dict, resume_changes
 
-__all__ = ["RunClaim", "best_payload", "claim_run_folder", "new_run_dir", "resume_run"]
+__all__ = ["RunClaim", "abandon_unstarted_run", "best_payload", "claim_run_folder", "new_run_dir", "resume_run"]
 
 
 def new_run_dir(cfg: Config) -> Path:
@@ -60,6 +62,7 @@ class RunClaim:
     lock: RF.RunLock | None = None
     note: str = ""
     anchor: Path = Path(".")  # where an elastic job's pointer to this folder lives
+    created: bool = False  # the folder did not exist before this run claimed it
 
 
 def elastic_restart_id() -> str | None:
@@ -67,6 +70,12 @@ def elastic_restart_id() -> str | None:
     if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0:
         return os.environ.get("TORCHELASTIC_RUN_ID")
     return None
+
+
+def elastic_restarts_left() -> bool:
+    """Whether torchrun may still restart this group (``TORCHELASTIC_RESTART_COUNT < TORCHELASTIC_MAX_RESTARTS``)."""
+    count = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    return count < int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") or 0)
 
 
 def claim_run_folder(cfg: Config, env: D.DistEnv, resume, run_dir, overwrite: bool) -> RunClaim:
@@ -121,10 +130,13 @@ def _claim_on_main(cfg: Config, resume, run_dir, overwrite: bool) -> RunClaim:
                     f"epoch ended, or is run.checkpoint false?); start it again with --run-dir {folder} --overwrite"
                 )
             RF.remove_stale_temporaries(folder)
+            if job is not None and not elastic_restarts_left():
+                RF.forget_elastic_run_dir(anchor, job)  # this is the last attempt: no one reads it later
         except BaseException:
             lock.release()
             raise
         return RunClaim(folder, True, lock, note, anchor)
+    created = run_dir is None or not Path(run_dir).exists()
     folder = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
     lock = RF.RunLock(folder, tag=job).acquire()
     try:
@@ -137,12 +149,36 @@ def _claim_on_main(cfg: Config, resume, run_dir, overwrite: bool) -> RunClaim:
                 )
             RF.clear_run(folder)
         RF.remove_stale_temporaries(folder)
-        if job is not None:
+        if job is not None and elastic_restarts_left():
             RF.remember_elastic_run_dir(anchor, job, folder)
+        elif job is not None:  # no later attempt reads it: a failure of this one must not leave it behind
+            RF.forget_elastic_run_dir(anchor, job)
     except BaseException:
         lock.release()
         raise
-    return RunClaim(folder, False, lock, note, anchor)
+    return RunClaim(folder, False, lock, note, anchor, created)
+
+
+def abandon_unstarted_run(claim: RunClaim) -> None:
+    """After a new run failed before recording any epoch (a config error found once the data or the device
+    is known, a missing file, Ctrl-C while indexing): remove what its start made (``config.yaml``, the lock)
+    and the folder itself when this run created it, so that a start that failed leaves no debris.
+
+    A run that recorded an epoch (``metrics.jsonl`` or ``last.pt`` exists) is kept; so are files in the
+    folder that are not the run's own. Called on the main rank while it holds the lock.
+    """
+    folder = claim.run_dir
+    if claim.resume or any((folder / name).exists() for name in (RF.METRICS, RF.LAST)):
+        return
+    try:
+        RF.clear_run(folder)
+    except SpikeForgeError:
+        return  # cannot write there: nothing to clean either
+    if claim.lock is not None:
+        claim.lock.release()  # removes RUN/lock
+    if claim.created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
 
 
 def best_payload(last: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +200,8 @@ def resume_run(
 ):
     """Load ``RUN/last.pt`` into the run's objects; apply or refuse config changes; repair best.pt.
 
-    Returns ``(start_epoch, best_acc, best_epoch, history)``.
+    Returns ``(start_epoch, best_acc, best_epoch, history, seconds_before)``: ``seconds_before`` is the run's
+    wall time before this session (a finished run's total from ``result.json`` when nothing is left to train).
     """
     path = run_dir / RF.LAST
     ckpt = load_checkpoint(path, map_location=device)
@@ -201,7 +238,9 @@ def resume_run(
     epoch, best_acc = ckpt["epoch"], ckpt["best_acc"]
     best_epoch = ckpt.get("best_epoch", -1)
     history = [r for r in RF.read_metrics(run_dir) if r[RF.EPOCH] <= epoch + 1]  # records count from 1
+    seconds_before = _seconds_before(run_dir, ckpt, history, cfg.epochs)
     if env.is_main:
+        _report_lost_records(run_dir, history, epoch + 1)
         RF.write_records(run_dir, history)
         best_epoch = repair_best(run_dir, ckpt, best_epoch, verbose)
         if applied:
@@ -212,7 +251,33 @@ def resume_run(
                 print(f"[spikeforge] {note} {run_dir} after epoch {epoch + 1}", flush=True)
             for key, (old, new) in applied.items():
                 print(f"[spikeforge] --resume: {key} {old!r} -> {new!r} (recorded in {RF.OVERRIDES})", flush=True)
-    return epoch + 1, best_acc, best_epoch, history
+    return epoch + 1, best_acc, best_epoch, history, seconds_before
+
+
+def _seconds_before(run_dir: Path, ckpt: dict[str, Any], history: list[dict[str, Any]], epochs: int) -> float:
+    """The run's wall time before this session: the finished run's total, else the checkpoint's count (a
+    checkpoint from before it was recorded: the epochs' own times)."""
+    result = RF.read_result(run_dir) if ckpt["epoch"] + 1 >= epochs else None
+    if result is not None and isinstance(result.get("seconds"), int | float):
+        return float(result["seconds"])
+    if isinstance(ckpt.get("seconds"), int | float):
+        return float(ckpt["seconds"])
+    return float(sum(r.get(RF.TIME_S, 0.0) for r in history))
+
+
+def _report_lost_records(run_dir: Path, history: list[dict[str, Any]], last_epoch: int) -> None:
+    """Say in one line when epochs the checkpoint holds have no metrics record (a torn or lost line)."""
+    have = {r.get(RF.EPOCH) for r in history}
+    lost = [e for e in range(1, last_epoch + 1) if e not in have]
+    if not lost:
+        return
+    which = f"epoch {lost[0]}" if len(lost) == 1 else f"epochs {', '.join(map(str, lost))}"
+    print(
+        f"[spikeforge] warning: {run_dir / RF.METRICS} has no record of {which} (a line torn or lost in a crash); "
+        f"{RF.LAST} holds epoch {last_epoch}, so the run resumes after it and {which} stays without metrics",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def normalized_config(raw: Any, cfg: Config) -> dict[str, Any]:

@@ -247,6 +247,7 @@ def os_error_message(exc: OSError, path: str | os.PathLike[str] | None = None) -
         errno.EROFS: "the file system is read-only",
         errno.EACCES: "permission denied",
         errno.EPERM: "operation not permitted",
+        errno.EFBIG: "the file size limit was reached (ulimit -f)",
     }
     why = hints.get(exc.errno or -1, exc.strerror or type(exc).__name__)
     return f"cannot write {where}: {why}"
@@ -358,9 +359,11 @@ def remember_elastic_run_dir(out_dir: str | os.PathLike[str], run_id: str, run_d
 
 
 def forget_elastic_run_dir(out_dir: str | os.PathLike[str], run_id: str) -> None:
-    """Drop the pointer of a finished elastic job."""
+    """Drop the pointer of a finished elastic job (and the ``.elastic`` folder once it is empty)."""
     with contextlib.suppress(OSError):
         (Path(out_dir) / ELASTIC_DIR / _safe_name(run_id)).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (Path(out_dir) / ELASTIC_DIR).rmdir()  # only when empty: other jobs' pointers stay
 
 
 def _safe_name(text: str) -> str:

@@ -193,20 +193,43 @@ class _Terminated(BaseException):
     """SIGTERM arrived while the cache was being built (raised in the main thread)."""
 
 
+class _SigtermGuard:
+    """SIGTERM as :class:`_Terminated` in the main thread: raised at once, or, inside :meth:`deferred`,
+    when the block ends. Only the first SIGTERM counts (a second one must not interrupt the clean-up)."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._deferring = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.received:
+            return
+        self.received = True
+        if not self._deferring:
+            raise _Terminated()
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+        if self.received:
+            raise _Terminated()
+
+
 @contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
+def _sigterm_raises() -> Iterator[_SigtermGuard]:
     """Turn SIGTERM into :class:`_Terminated` for the duration (main thread only), so that the
     worker pool is terminated before the process exits instead of being left running."""
+    guard = _SigtermGuard()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield guard
         return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise _Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, guard.handler)
     try:
-        yield
+        yield guard
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -241,20 +264,29 @@ def fill_cache(
                 # forkserver/spawn, not fork: forking a process that already runs torch/tqdm threads can deadlock.
                 method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
                 ctx = multiprocessing.get_context(method)
-                with _sigterm_raises():
-                    pool = ctx.Pool(min(workers, len(chunks)), initializer=_init_worker, initargs=(source, cache))
+                with _sigterm_raises() as sigterm:
+                    pool = None
                     try:
+                        # A SIGTERM while the workers start waits until the pool exists: raised inside
+                        # ctx.Pool it would leave started workers unjoined (and forkserver children
+                        # still unpickling the pool's semaphores fail on their removal, with tracebacks).
+                        size = min(workers, len(chunks))
+                        with sigterm.deferred():
+                            pool = ctx.Pool(size, initializer=_init_worker, initargs=(source, cache))
                         for done in pool.imap_unordered(_fill_chunk, chunks):
                             bar.update(done)
                         pool.close()
                     except _Terminated:
-                        pool.terminate()
+                        if pool is not None:
+                            pool.terminate()
                         raise SystemExit(128 + signal.SIGTERM) from None
                     except BaseException:
-                        pool.terminate()
+                        if pool is not None:
+                            pool.terminate()
                         raise
                     finally:
-                        pool.join()
+                        if pool is not None:
+                            pool.join()
     cache.mark_complete({"T": source.spec.T, "split_by": source.spec.split_by, "size": source.spec.out_hw})
     return len(todo)
 
