@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from ..runtime import allocator_status, worker_init
 from ..train import runfolder as RF
 from ..train.runfolder import CONFIG, RESULT, TEST_ACC, read_metrics, read_result, write_result
 from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
@@ -233,6 +234,12 @@ def run_arm(arm: Arm, runs_dir: Path, *, keep_plots: bool = False) -> ArmResult:
     return result
 
 
+def _init_worker(threads: int | None, allocator: str) -> None:
+    """A parallel run's process: its threads and its parent's allocator set-up."""
+    set_threads(threads)
+    worker_init(allocator)
+
+
 def _run_in_worker(arm: Arm, runs_dir: str, keep_plots: bool) -> ArmResult:
     return run_arm(arm, Path(runs_dir), keep_plots=keep_plots)
 
@@ -306,7 +313,11 @@ def run_arms(
             report(run_arm(arm, runs_dir, keep_plots=keep_plots), i)
     elif todo:
         ctx = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state in the workers
-        with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=set_threads, initargs=(threads,)) as pool:
+        status = allocator_status()  # spawned workers start with glibc's defaults: repeat this process's set-up
+        allocator = status.mode if status is not None and status.applied else "system"
+        with cf.ProcessPoolExecutor(
+            jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads, allocator)
+        ) as pool:
             futures = [pool.submit(_run_in_worker, arm, str(runs_dir), keep_plots) for arm in todo]
             for i, fut in enumerate(cf.as_completed(futures), 1):
                 report(fut.result(), i)

@@ -100,6 +100,9 @@ def _version() -> str:
 
 
 _BUILTIN = ("train", "eval", "configs")
+# Commands that train start with the allocator set-up (spikeforge.runtime.tune_allocator); `train` and
+# `eval` do it themselves once they know the run's config (run.allocator).
+_TUNES_ALLOCATOR = ("analyze", "reproduce")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     parser, handlers = build_parser(plugins=command not in _BUILTIN)
     args = parser.parse_args(argv)
     try:
+        if args.command in _TUNES_ALLOCATOR:
+            from ..runtime import tune_allocator
+
+            tune_allocator()
         return handlers[args.command](args)
     except KeyboardInterrupt:
         print("spikeforge: interrupted", file=sys.stderr)

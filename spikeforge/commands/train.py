@@ -18,6 +18,7 @@ __all__ = ["cmd_configs", "cmd_eval", "cmd_train"]
 # ----------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
     from ..errors import UserError
+    from ..runtime import tune_allocator
     from ..train import runfolder as RF
     from ..train.config import ConfigError, load_config
     from ..train.engine import train
@@ -32,21 +33,31 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"[spikeforge] --resume uses the run's own {RF.CONFIG}; ignoring CONFIG", file=sys.stderr)
         # overrides are applied or refused one by one against the checkpoint by the engine
         cfg = load_config(run_dir / RF.CONFIG, args.set)
+        tune_allocator(cfg.run.allocator)
         train(cfg, resume=run_dir)
         return 0
     if args.overwrite and not args.run_dir:
         raise UserError("--overwrite needs --run-dir (a new run otherwise gets a new timestamped folder)")
     cfg = load_config(resolve_config_path(args.config), args.set)
+    tune_allocator(cfg.run.allocator)  # every rank under torchrun runs this command too
     train(cfg, run_dir=args.run_dir, overwrite=args.overwrite)
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from ..runtime import tune_allocator
     from ..train.evaluate import evaluate_run
 
     overrides = list(args.set) + ([f"data.root={args.data}"] if args.data else [])
+    tune_allocator(_override_value(args.set, "run.allocator"))
     evaluate_run(args.target, overrides=overrides, which=args.checkpoint, trust_paths=args.trust_paths)
     return 0
+
+
+def _override_value(overrides: list[str], key: str) -> str | None:
+    """The value a ``--set KEY=VALUE`` gives ``key`` (the last one wins), or ``None``."""
+    values = [item.split("=", 1)[1].strip() for item in overrides if item.split("=", 1)[0].strip() == key]
+    return values[-1] if values else None
 
 
 def cmd_configs(args: argparse.Namespace) -> int:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Sized
+from collections.abc import Callable, Sized
 from pathlib import Path
 from typing import Any, cast
 
@@ -79,6 +80,7 @@ def build_data(cfg: Config, rank: int = 0, world: int = 1) -> tuple[DatasetInfo,
         "num_workers": cfg.data.num_workers,
         "pin_memory": torch.cuda.is_available(),
         "persistent_workers": cfg.data.num_workers > 0,
+        "worker_init_fn": _worker_init_fn(),
     }
     train_loader = DataLoader(
         train_set, batch_size=cfg.data.batch_size, sampler=train_sampler, drop_last=False, **common
@@ -90,6 +92,20 @@ def build_data(cfg: Config, rank: int = 0, world: int = 1) -> tuple[DatasetInfo,
         **common,
     )
     return info, train_loader, test_loader
+
+
+def _worker_init_fn() -> Callable[[int], None] | None:
+    """The loader workers' set-up: this process's allocator set-up, when it has one.
+
+    A forked worker inherits the ``mallopt`` settings; a ``spawn``/``forkserver`` one starts
+    with glibc's defaults, so every worker repeats them (harmless when inherited).
+    """
+    from ..runtime import allocator_status, worker_init
+
+    status = allocator_status()
+    if status is None or not status.applied:
+        return None
+    return functools.partial(worker_init, status.mode)
 
 
 def encoder_name(cfg: Config, info: DatasetInfo) -> str:

@@ -160,6 +160,9 @@ class RunConfig:
     is shared: intra-op threads of tiny operations spend their time waiting for each other.
     ``plots: false`` skips the PNG curves (sweeps of many short runs spend more time drawing
     than training); the metrics files are written either way.
+    ``allocator`` is read by the ``spikeforge`` commands: ``tuned`` keeps freed memory for reuse
+    (:func:`spikeforge.runtime.tune_allocator`), ``system`` leaves the C library's defaults
+    (``SPIKEFORGE_ALLOCATOR`` in the environment overrides it).
     """
 
     eval_every: int = 1
@@ -172,6 +175,7 @@ class RunConfig:
     deterministic: bool = False
     threads: int | None = None
     plots: bool = True
+    allocator: Literal["tuned", "system"] = "tuned"
 
 
 #: the range of ``seed`` (a signed 64-bit integer; see :meth:`Config.validate`)
@@ -440,6 +444,7 @@ RESUMABLE = (
     "run.deterministic",
     "run.threads",
     "run.plots",
+    "run.allocator",
 )
 
 

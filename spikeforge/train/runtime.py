@@ -7,6 +7,9 @@ device, autocast and seeds as ``spikeforge train``:
     with autocast("bf16", device): out = model(x)
     seed_everything(0)                               # Python, NumPy and torch (CPU and CUDA)
     with torch_settings(threads=1, deterministic=True): ...   # restored on exit
+
+The process's memory allocator (keep freed memory for reuse on CPU) is set up by
+:func:`spikeforge.runtime.tune_allocator`, a module that imports neither torch nor the trainer.
 """
 
 from __future__ import annotations
