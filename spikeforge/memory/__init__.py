@@ -1,8 +1,8 @@
 """Training memory: spike-compressed saved activations and exact recomputation (see docs/memory.md).
 
-    from spikeforge.memory import optimize, apply_memory
-    optimize(model, sample_input)            # mode "auto": measured per block
-    apply_memory(model, "compress", sample)  # or "none" / "checkpoint" / "auto"
+from spikeforge.memory import optimize, apply_memory
+optimize(model, sample_input)            # mode "auto": measured per block
+apply_memory(model, "compress", sample)  # or "none" / "checkpoint" / "auto"
 """
 
 from __future__ import annotations

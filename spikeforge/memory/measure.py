@@ -117,10 +117,14 @@ def time_step(model: nn.Module, x: torch.Tensor, repeats: int = 2) -> tuple[floa
             times: dict[str, float] = {}
             handles = []
             for name, m in blocks(model):
-                handles.append(m.register_forward_pre_hook(lambda mod, a, n=name: starts.__setitem__(n, time.perf_counter())))
+                handles.append(
+                    m.register_forward_pre_hook(lambda mod, a, n=name: starts.__setitem__(n, time.perf_counter()))
+                )
                 handles.append(
                     m.register_forward_hook(
-                        lambda mod, a, o, n=name: times.__setitem__(n, times.get(n, 0.0) + time.perf_counter() - starts[n])
+                        lambda mod, a, o, n=name: times.__setitem__(
+                            n, times.get(n, 0.0) + time.perf_counter() - starts[n]
+                        )
                     )
                 )
             try:
