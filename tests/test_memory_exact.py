@@ -1,4 +1,4 @@
-"""spikeforge.memory: every mode gives the gradients, batch-norm statistics and random stream of mode none, bit for bit."""
+"""spikeforge.memory: each mode gives the gradients, batch-norm statistics and RNG stream of mode none, bit for bit."""
 
 from __future__ import annotations
 

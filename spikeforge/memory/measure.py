@@ -36,7 +36,7 @@ class SavedBytes:
 
 @contextlib.contextmanager
 def preserved(model: nn.Module) -> Iterator[None]:
-    """Inside, ``model`` may be run and trained on; on exit its state, gradients, records, mode and the RNGs are back."""
+    """Inside, ``model`` may be run and trained; on exit its state, gradients, records, mode and the RNGs are back."""
     state = copy.deepcopy(model.state_dict())
     grads = {n: (None if p.grad is None else p.grad.clone()) for n, p in model.named_parameters()}
     neurons = [m for m in model.modules() if is_neuron(m)]
@@ -105,36 +105,50 @@ def _backward(out: torch.Tensor) -> None:
     out.float().mean().backward()
 
 
+class _BlockTimer:
+    """Forward seconds per block while attached (summed over the block's calls)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.seconds: dict[str, float] = {}
+        self._starts: dict[str, float] = {}
+        self._handles = []
+        for name, m in blocks(model):
+            self.seconds[name] = 0.0
+            self._handles.append(m.register_forward_pre_hook(self._start(name)))
+            self._handles.append(m.register_forward_hook(self._stop(name), always_call=True))
+
+    def _start(self, name: str):
+        def hook(module: nn.Module, args: tuple) -> None:
+            self._starts[name] = time.perf_counter()
+
+        return hook
+
+    def _stop(self, name: str):
+        def hook(module: nn.Module, args: tuple, out: object) -> None:
+            self.seconds[name] += time.perf_counter() - self._starts.pop(name)
+
+        return hook
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
 def time_step(model: nn.Module, x: torch.Tensor, repeats: int = 2) -> tuple[float, dict[str, float]]:
     """Fastest of ``repeats`` training steps (forward + backward) in seconds, and each block's forward time in it."""
-    names = [n for n, _ in blocks(model)]
     best = float("inf")
     best_blocks: dict[str, float] = {}
     with preserved(model):
         model.train()
         for _ in range(repeats):
-            starts: dict[str, float] = {}
-            times: dict[str, float] = {}
-            handles = []
-            for name, m in blocks(model):
-                handles.append(
-                    m.register_forward_pre_hook(lambda mod, a, n=name: starts.__setitem__(n, time.perf_counter()))
-                )
-                handles.append(
-                    m.register_forward_hook(
-                        lambda mod, a, o, n=name: times.__setitem__(
-                            n, times.get(n, 0.0) + time.perf_counter() - starts[n]
-                        )
-                    )
-                )
+            timer = _BlockTimer(model)
             try:
                 t0 = time.perf_counter()
                 _backward(model(x))
                 elapsed = time.perf_counter() - t0
             finally:
-                for h in handles:
-                    h.remove()
+                timer.remove()
             model.zero_grad(set_to_none=True)
             if elapsed < best:
-                best, best_blocks = elapsed, {n: times.get(n, 0.0) for n in names}
+                best, best_blocks = elapsed, timer.seconds
     return best, best_blocks

@@ -110,7 +110,7 @@ def apply_plan(model: nn.Module, mode: str, recompute: Iterable[str] = ()) -> Me
     unknown = [n for n in chosen if n not in all_blocks]
     if unknown:
         raise UserError(f"not blocks of this model: {unknown}; blocks: {list(all_blocks)}")
-    for name, m in model.named_modules():
+    for m in model.modules():
         if is_neuron(m):
             plan._handles.append(m.register_forward_hook(_mark_neuron(plan.marks)))
         elif isinstance(m, _SEWBlock):
