@@ -52,7 +52,9 @@ def blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, m in model.named_modules():
         if any(name.startswith(p + ".") for p in inside):
             continue
-        if isinstance(m, tuple(BLOCK_TYPES)) and not any(is_neuron(n) and n.stateful for n in m.modules()):
+        if not any(isinstance(m, t) for t in BLOCK_TYPES):
+            continue
+        if not any(is_neuron(n) and n.stateful for n in m.modules()):
             found.append((name, m))
             inside.append(name)
     return found
