@@ -18,8 +18,8 @@ read-only disk) print one line and exit 2; anything else is a bug and keeps its 
 ``--debug`` shows the traceback of every error.
 
 One module per command (:mod:`.train` for ``train``/``eval``/``configs``, :mod:`.data`, :mod:`.models`,
-:mod:`.analyze`, :mod:`.energy`, :mod:`.report`, :mod:`.reproduce`, :mod:`.memory`); the library never imports this package
-(a test walks it).
+:mod:`.analyze`, :mod:`.energy`, :mod:`.report`, :mod:`.reproduce`, :mod:`.memory`); the library never imports
+this package (a test walks it).
 """
 
 from __future__ import annotations

@@ -14,11 +14,10 @@ import json
 import re
 import subprocess
 import sys
-from typing import Any
 
 from ..errors import UserError
 
-__all__ = ["add_memory_parser", "build_for_planning", "parse_bytes", "run_memory"]
+__all__ = ["add_memory_parser", "parse_bytes", "run_memory"]
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
@@ -47,30 +46,6 @@ def add_memory_parser(subparsers: argparse._SubParsersAction) -> list[str]:
     return ["memory"]
 
 
-def build_for_planning(config: str, batch: int, overrides: list[str] | None = None) -> tuple[Any, Any, Any, Any]:
-    """The config, its model (CPU), a random model input ``[T, batch, ...]`` of the dataset's shape, and its loss."""
-    import torch
-
-    from ..data.registry import dataset_info
-    from ..models.registry import model_info
-    from ..train.builders import build_loss_from_config, build_model_from_config, encode_batch, encoder_name
-    from ..train.config import load_config
-
-    cfg = load_config(config, overrides or [])
-    info = dataset_info(cfg.data.name)
-    model = build_model_from_config(cfg, info.num_classes)
-    shape = list(model_info(cfg.model.name).input_shape)
-    if "in_channels" in cfg.model.options:
-        shape[0] = int(cfg.model.options["in_channels"])
-    torch.manual_seed(0)
-    encoder = encoder_name(cfg, info)
-    if encoder == "sequence":
-        sample = (torch.rand(cfg.T, batch, *shape) > 0.8).float()  # event frames
-    else:
-        sample = encode_batch(torch.rand(batch, *shape), encoder, cfg.T)
-    return cfg, model, sample, build_loss_from_config(cfg)
-
-
 def _mib(n: float) -> str:
     return f"{n / 2**20:,.1f}"
 
@@ -80,7 +55,7 @@ def _gib(n: float) -> str:
 
 
 def run_memory(args: argparse.Namespace) -> int:
-    from ..memory.planner import PLANNED_MODES, estimate
+    from ..memory.planner import PLANNED_MODES, build_for_planning, estimate
 
     gpu_mem = parse_bytes(args.gpu_mem)
     if args.measure_batch < 1 or (args.batch is not None and args.batch < 1):

@@ -10,10 +10,12 @@ step's peak above the memory held before it and the planner's estimate of the sa
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -30,16 +32,14 @@ def _status(field: str) -> int:
 
 
 def _trim() -> None:
-    try:
+    # not glibc: freed memory may stay resident, and the measurement is then an upper bound
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # not glibc: freed memory may stay resident, the measurement is then an upper bound
-        pass
 
 
-def step_peak(config: str, batch: int, mode: str, overrides: list[str] | None = None) -> dict[str, float]:
+def step_peak(config: str, batch: int, mode: str, overrides: list[str] | None = None) -> dict[str, Any]:
     """Peak bytes of one training step of ``config`` at ``batch`` under memory ``mode``, and the estimate."""
-    from ..commands.memory import build_for_planning
-    from .planner import estimate
+    from .planner import build_for_planning, estimate
 
     cfg, model, sample, loss_fn = build_for_planning(config, batch, overrides)
     modes = ("none",) if mode == "none" else ("none", mode)
