@@ -79,7 +79,8 @@ def run_memory(args: argparse.Namespace) -> int:
     print(
         f"\nparameters + buffers {_mib(est.param_bytes)} MiB, gradients {_mib(est.grad_bytes)} MiB, optimiser "
         f"({cfg.optim.name}) {_mib(est.optimizer_bytes)} MiB; backward peak above the saved bytes "
-        f"{_mib(est.transient_per_sample)} MiB per sample; CUDA context 1 GiB"
+        f"{_mib(est.transient_per_sample)} MiB per sample; saved once per step whatever the batch (autocast's "
+        f"weight casts) {_mib(est.per_step['none'])} MiB; CUDA context 1 GiB"
     )
     print(f"\n{'mode':12s}{'at batch ' + str(batch):>18s}{'fits ' + args.gpu_mem:>14s}{'largest batch':>16s}")
     for m in PLANNED_MODES:

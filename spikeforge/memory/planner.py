@@ -52,6 +52,7 @@ class MemoryEstimate:
     batch_measured: int
     per_block: dict[str, dict[str, float]] = field(default_factory=dict)  # mode -> block -> bytes per sample
     per_sample: dict[str, float] = field(default_factory=dict)  # mode -> saved bytes per sample
+    per_step: dict[str, float] = field(default_factory=dict)  # mode -> saved bytes whatever the batch
     transient_per_sample: float = 0.0
     param_bytes: int = 0
     grad_bytes: int = 0
@@ -65,13 +66,20 @@ class MemoryEstimate:
     def total(self, mode: str, batch: int, cuda: bool = True) -> float:
         """Bytes of a training process at ``batch`` under ``mode``."""
         context = CUDA_CONTEXT if cuda else 0
-        return self.fixed_bytes + context + batch * (self.per_sample[mode] + self.transient_per_sample)
+        fixed = self.fixed_bytes + context + self.per_step[mode]
+        return fixed + batch * (self.per_sample[mode] + self.transient_per_sample)
 
     def largest_batch(self, mode: str, memory: int, cuda: bool = True) -> int:
         """The largest batch per process whose :meth:`total` fits ``memory`` bytes (0: not even one sample)."""
-        room = memory - self.fixed_bytes - (CUDA_CONTEXT if cuda else 0)
+        room = memory - self.fixed_bytes - self.per_step[mode] - (CUDA_CONTEXT if cuda else 0)
         per = self.per_sample[mode] + self.transient_per_sample
         return max(int(room // per), 0) if per > 0 else 0
+
+
+def _order(measured):
+    """Blocks in the order they saved first (forward order), the rest after."""
+    first = list(measured.per_block)
+    return lambda k: (first.index(k) if k in first else len(first), k)
 
 
 def estimate(
@@ -100,6 +108,11 @@ def estimate(
         grad_bytes=n_bytes,
         optimizer_bytes=n_bytes * optimizer_state_factor(optimizer, momentum),
     )
+    # Saved bytes at batches b and 2b: the difference is what each sample adds; the rest (autocast's casts of
+    # the weights, say) is kept once per step whatever the batch.
+    double = torch.cat([sample, sample], dim=1)
+    if sample.shape[0] > 1 and sample.stride(0) == 0:  # direct encoding: one step expanded over T, kept so
+        double = double[:1].expand(sample.shape[0], *double.shape[1:])
     with cast:
         for mode in modes:
             if mode == "auto":
@@ -107,9 +120,13 @@ def estimate(
                 est.auto_recomputed = list(plan.recomputed)
             else:
                 apply_plan(model, mode)
-            measured = saved_bytes(model, sample)
-            est.per_block[mode] = {k: v / b for k, v in measured.per_block.items()}
-            est.per_sample[mode] = measured.total / b
+            one, two = saved_bytes(model, sample), saved_bytes(model, double)
+            keys = set(one.per_block) | set(two.per_block)
+            est.per_block[mode] = {
+                k: max(two.per_block.get(k, 0) - one.per_block.get(k, 0), 0) / b for k in sorted(keys, key=_order(one))
+            }
+            est.per_sample[mode] = max(two.total - one.total, 0) / b
+            est.per_step[mode] = max(one.total - b * est.per_sample[mode], 0)
     apply_plan(model, "none")
     none = est.per_block.get("none", {})
     largest = max((v for k, v in none.items() if k != OTHER), default=0.0)
