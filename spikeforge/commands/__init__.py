@@ -9,6 +9,7 @@
     spikeforge energy ...
     spikeforge report RUN_DIR ...
     spikeforge reproduce ...
+    spikeforge memory CONFIG [--batch B] [--gpu-mem 24GiB] [--check]
 
 ``CONFIG`` is a YAML path or the name of a shipped config (``spikeforge configs``); with no
 config, ``train`` runs the embedded default (digits, small conv SNN, learnable IMP + LTS,
@@ -17,8 +18,8 @@ read-only disk) print one line and exit 2; anything else is a bug and keeps its 
 ``--debug`` shows the traceback of every error.
 
 One module per command (:mod:`.train` for ``train``/``eval``/``configs``, :mod:`.data`, :mod:`.models`,
-:mod:`.analyze`, :mod:`.energy`, :mod:`.report`, :mod:`.reproduce`); the library never imports this package
-(a test walks it).
+:mod:`.analyze`, :mod:`.energy`, :mod:`.report`, :mod:`.reproduce`, :mod:`.memory`); the library never imports
+this package (a test walks it).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def build_parser(
     # only when the command needs them: building their parsers imports e.g. matplotlib.
     area_commands: list[tuple[Callable, Callable]] = []
     if plugins:
-        from . import analyze, data, energy, models, report, reproduce
+        from . import analyze, data, energy, memory, models, report, reproduce
 
         area_commands = [
             (analyze.add_analyze_parser, analyze.run_analyze),
@@ -82,6 +83,7 @@ def build_parser(
             (data.add_data_parser, data.run_data),
             (models.add_models_parser, models.run_models),
             (report.add_report_parser, report.run_report),
+            (memory.add_memory_parser, memory.run_memory),
             (reproduce.add_reproduce_parser, reproduce.run_reproduce),
         ]
     for add, run in area_commands:

@@ -191,6 +191,8 @@ class Config:
     seed: int = 0
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # saved activations: none | compress | checkpoint | auto (spikeforge.memory; every mode gives the same numbers)
+    memory: Literal["none", "compress", "checkpoint", "auto"] = "none"
     T: int = 4
     epochs: int = 10
     out_dir: str = "runs"

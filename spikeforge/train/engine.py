@@ -32,6 +32,7 @@ import yaml
 from torch import nn
 
 from ..errors import SpikeForgeError, UserError
+from ..memory import apply_memory
 from ..neuron.nodes import materialize
 from ..timelayout import set_time_steps
 from . import distributed as D
@@ -205,6 +206,7 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
     materialize(model, encode_batch(sample_x.to(device), encoder, cfg.T))
     if cfg.model.init_from and not claim.resume:
         init_from_state_dict(model, cfg.model.init_from)
+    apply_memory(model, cfg.memory, encode_batch(sample_x.to(device), encoder, cfg.T))  # state and RNG untouched
     if cfg.run.sync_bn and env.enabled:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = build_optimizer(model, cfg.optim)
