@@ -728,8 +728,8 @@ def import_nir(
         if node is None:
             raise NIRConversionError(
                 f"import_nir: node {name} is empty (None): its writer could not convert that module. Norse 1.1's "
-                "to_nir converts only *Cell neurons, nn.Linear and nn.Conv2d (sequence modules such as LIFBox and "
-                "nn.Flatten become None): export a model built of those, step by step"
+                "to_nir converts only *Cell neurons, nn.Linear and nn.Conv2d (sequence modules such as "
+                "norse.torch.LIF and nn.Flatten become None): export a model built of those, step by step"
             )
         if isinstance(node, nir.IF | nir.LIF | nir.CubaLIF):
             before, neuron = _neuron_from_node(name, node, dt, backend, fire_at_threshold)
