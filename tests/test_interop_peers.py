@@ -24,6 +24,8 @@ from snntorch.export_nir import export_to_nir  # noqa: E402
 from snntorch.import_nir import import_from_nir  # noqa: E402
 
 T = 16
+# the peers call nirtorch's old entry points, which it marks deprecated
+pytestmark = pytest.mark.filterwarnings(r"ignore:nirtorch\.\w+ is being deprecated:DeprecationWarning")
 
 
 def _quarter_weights_(*layers: nn.Module, seed: int = 0) -> None:
@@ -101,6 +103,28 @@ def test_snntorch_leaky_with_per_neuron_thresholds_gives_equal_spikes():
     back = import_nir(export_to_nir(net, x[0, 0]), dt=1e-4)
     assert torch.equal(_run(back, x), want)
     assert back[1].learn_threshold  # per-neuron thresholds come back as a learnable parameter
+
+
+def test_snntorch_conv_leaky_flatten_linear_gives_equal_spikes():
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        snn.Leaky(
+            beta=torch.full((4, 6, 6), 0.875),
+            threshold=torch.full((4, 6, 6), 0.5),
+            init_hidden=True,
+            reset_mechanism="zero",
+        ),
+        nn.Flatten(0),  # snnTorch's exporter traces one sample without its batch axis: flatten from dim 0 there
+        nn.Linear(4 * 6 * 6, 5),
+        _leaky((5,), 0.5, 1.0),
+    )
+    _quarter_weights_(net[0], net[3], seed=7)
+    x = _spikes((T, 3, 2, 6, 6), p=0.5, seed=7)
+    graph = export_to_nir(net, x[0, 0])
+    net[2] = nn.Flatten(1)  # ... and the same network, run on batches
+    want = _snntorch_run(net, x)
+    assert 0.05 < want.mean() < 0.95
+    assert torch.equal(_run(import_nir(graph, dt=1e-4), x), want)
 
 
 def test_snntorch_synaptic_agrees_until_the_first_reset():

@@ -480,8 +480,15 @@ def _pool_geometry(name: str, layer: nn.Module, features: tuple[int, ...]):
 
 
 # ----------------------------------------------------------------------------- import
+def _f32(values: Any) -> np.ndarray:
+    """A float32 NumPy copy of a node's field (NumPy, h5py, or torch tensors as snnTorch's writer leaves them)."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    return np.array(values, dtype=np.float32)
+
+
 def _uniform(name: str, what: str, a: np.ndarray) -> float:
-    a = np.asarray(a, dtype=np.float64)
+    a = _f32(a).astype(np.float64)
     if a.size == 0:
         raise NIRConversionError(f"import_nir: node {name}: empty {what}")
     v = float(a.flat[0])
@@ -509,7 +516,7 @@ def _meta(node: Any) -> dict[str, Any]:
 
 def _set_param(neuron: BaseNode, attr: str, values: np.ndarray) -> None:
     param = getattr(neuron, attr)
-    t = torch.from_numpy(np.array(values, dtype=np.float32))  # a copy: h5py arrays are read-only
+    t = torch.from_numpy(_f32(values))  # a copy: h5py arrays are read-only
     if isinstance(param, nn.UninitializedParameter):
         param.materialize(t.shape)
     with torch.no_grad():
@@ -538,7 +545,7 @@ def _neuron_from_node(
     reset = meta.get("reset", info.get("reset", "to_v_reset"))
     # NIR (and snnTorch, Norse) fire when v > v_threshold; SpikeForge's own graphs say which they used.
     kwargs_fire = info.get("fire_at_threshold", bool(info)) if fire_at_threshold is None else fire_at_threshold
-    theta = np.asarray(node.v_threshold, dtype=np.float32)
+    theta = _f32(node.v_threshold)
     shape = tuple(theta.shape)
     v_reset: float | None = None if reset == "subtract" else _uniform(name, "v_reset", node.v_reset)
     v_rest = 0.0 if v_reset is None else v_reset
@@ -737,7 +744,7 @@ def import_nir(
             layers += [(f"{name}_{part}", f"{path}_{part}" if path else None, g, True) for part, g in before]
             layers.append((name, path, neuron, False))
         elif isinstance(node, nir.Affine | nir.Linear):
-            w = torch.from_numpy(np.array(node.weight, dtype=np.float32))
+            w = torch.from_numpy(_f32(node.weight))
             if w.dim() != 2:
                 raise NIRConversionError(
                     f"import_nir: node {name}: {type(node).__name__} weight of shape {tuple(w.shape)}"
@@ -747,10 +754,10 @@ def import_nir(
             with torch.no_grad():
                 lin.weight.copy_(w)
                 if bias:
-                    lin.bias.copy_(torch.from_numpy(np.array(node.bias, dtype=np.float32)))
+                    lin.bias.copy_(torch.from_numpy(_f32(node.bias)))
             layers.append((name, path, lin, True))
         elif isinstance(node, nir.Conv2d):
-            w = torch.from_numpy(np.array(node.weight, dtype=np.float32))
+            w = torch.from_numpy(_f32(node.weight))
             padding = node.padding if isinstance(node.padding, str) else _pair(node.padding)
             conv = nn.Conv2d(
                 w.shape[1] * int(node.groups),
@@ -764,7 +771,7 @@ def import_nir(
             )
             with torch.no_grad():
                 conv.weight.copy_(w)
-                b = np.asarray(node.bias, dtype=np.float32)
+                b = _f32(node.bias)
                 conv.bias.copy_(torch.as_tensor(np.broadcast_to(b, (w.shape[0],)).copy()))
             layers.append((name, path, conv, True))
         elif isinstance(node, nir.AvgPool2d):
@@ -789,7 +796,7 @@ def import_nir(
             flat = nn.Flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)
             layers.append((name, path, flat, True))
         elif isinstance(node, nir.Scale):
-            layers.append((name, path, Gain(torch.from_numpy(np.array(node.scale, dtype=np.float32))), True))
+            layers.append((name, path, Gain(torch.from_numpy(_f32(node.scale))), True))
         elif type(node).__name__ == "Identity":
             continue
         else:
