@@ -47,6 +47,23 @@ def test_to_tonic_has_tonics_nmnist_layout_and_round_trips():
     assert sensor_size("shd") == tonic.datasets.SHD.sensor_size
 
 
+def test_tonics_nmnist_reader_reads_the_files_spikeforge_writes(tmp_path):
+    """The simulated digits SpikeForge writes in N-MNIST's format read back in Tonic with every event equal."""
+    from sklearn.datasets import load_digits
+
+    from spikeforge.data.formats.atis_bin import encode_atis_bin
+    from spikeforge.data.simulate import simulate_digit_events
+
+    for i, events in enumerate(simulate_digit_events(load_digits().images[:40])):
+        path = tmp_path / f"{i:05d}.bin"
+        path.write_bytes(encode_atis_bin(events))
+        theirs = tonic.io.read_mnist_file(str(path), dtype=tonic.datasets.NMNIST.dtype)
+        ours = to_tonic(events)
+        assert len(ours) > 0 and theirs.dtype.names == ours.dtype.names
+        for field in ours.dtype.names:
+            assert np.array_equal(theirs[field].astype(np.int64), ours[field]), field
+
+
 def test_from_tonic_reads_tonics_other_dtypes_and_sorts():
     # DVSGesture's dtype: int16 coordinates, bool polarity, t last; events out of time order
     arr = np.zeros(3, dtype=tonic.datasets.DVSGesture.dtype)
