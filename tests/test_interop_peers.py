@@ -184,6 +184,23 @@ def test_norse_cells_exported_with_dt_1_give_equal_spikes_through_a_file(cell, t
     assert torch.equal(_run(import_nir(path, dt=1), x), want)  # ... import_nir reads it
 
 
+def test_norse_conv_and_lifboxcell_give_equal_spikes_through_a_file(tmp_path):
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    _quarter_weights_(conv, seed=8)
+    shape = (3, 5, 5)
+    params = norse.LIFBoxParameters(
+        tau_mem_inv=torch.full(shape, 0.25), v_th=torch.full(shape, 0.25), v_leak=torch.zeros(shape)
+    )
+    model = norse.SequentialState(conv, norse.LIFBoxCell(params, dt=1))
+    x = _spikes((T, 3, 2, 5, 5), p=0.5, seed=8)
+    want = _norse_run(model, x)
+    assert 0.05 < want.mean() < 0.95
+    graph = norse.to_nir(model, x[0, 0], dt=1)
+    graph.infer_types()  # Norse leaves the conv's input shape unset, which nir.write cannot store
+    nir.write(tmp_path / "norse_conv.nir", graph)
+    assert torch.equal(_run(import_nir(tmp_path / "norse_conv.nir", dt=1), x), want)
+
+
 def test_norse_default_dt_is_refused_with_how_to_export_it():
     cell = norse.LIFBoxCell(
         norse.LIFBoxParameters(tau_mem_inv=torch.full((4,), 100.0), v_th=torch.ones(4), v_leak=torch.zeros(4))
