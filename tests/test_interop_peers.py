@@ -318,3 +318,83 @@ def test_layer_shared_learnable_imp_and_threshold_round_trip_with_state_dict_and
     for (name, a), b in zip(model.state_dict().items(), back.state_dict().values()):
         assert torch.equal(a, b), name
     assert torch.equal(_run(back, x), _run(model, x))
+
+
+# ------------------------------------------------------------------ the figures of docs/api/nir.md
+def _agreement(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a == b).float().mean().item()
+
+
+def measure_agreement(batch: int = 64) -> dict[str, str]:
+    """Fraction of equal spikes (``T`` steps x ``batch`` samples x neurons) of the approximate
+    crossings in docs/api/nir.md: ``./run python -m tests.test_interop_peers`` prints them."""
+    out: dict[str, str] = {}
+    x = _spikes((T, batch, 6), p=0.5, seed=5)
+    to_peers = {
+        "SpikeForge default v >= threshold (LIF)": LIFNode(tau=2.0, v_threshold=0.25),
+        "SpikeForge LIF decay_input=False": LIFNode(
+            tau=2.0, decay_input=False, v_threshold=0.5, fire_at_threshold=False
+        ),
+        "SpikeForge IMP 0.2 (LIF tau=8)": LIFNode(tau=8.0, v_threshold=0.25, imp=0.2, fire_at_threshold=False),
+        "SpikeForge soft reset (LIF)": LIFNode(tau=2.0, v_threshold=0.25, v_reset=None),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, neuron in to_peers.items():
+            model = _spikeforge_chain(neuron)
+            want = _run(model, x)
+            in_snntorch = _stepwise(import_from_nir(export_nir(model, x[:, :1], dt=1e-4)), x)
+            in_norse = _stepwise(norse.from_nir(export_nir(model, x[:, :1], dt=1e-3), dt=1e-3, ignore_warnings=True), x)
+            out[name] = f"snnTorch {_agreement(in_snntorch, want):.3f}, Norse {_agreement(in_norse, want):.3f}"
+        syn = snn.Synaptic(
+            alpha=torch.full((5,), 0.5),
+            beta=torch.full((5,), 0.75),
+            threshold=torch.full((5,), 1.0),
+            init_hidden=True,
+            reset_mechanism="zero",
+            output=True,
+        )
+        net = nn.Sequential(nn.Linear(8, 5), syn)
+        _quarter_weights_(net[0], seed=1)
+        x8 = _spikes((T, batch, 8), p=0.5, seed=1)
+        want = _snntorch_run(net, x8)
+        got = _run(import_nir(export_to_nir(net, x8[0, 0]), dt=1e-4), x8)
+        out["snnTorch Synaptic -> SpikeForge"] = f"{_agreement(got, want):.3f}"
+        subtract = snn.Leaky(
+            beta=torch.full((5,), 0.75), threshold=torch.full((5,), 1.0), init_hidden=True, output=True
+        )  # snnTorch's default reset_mechanism="subtract"
+        net = nn.Sequential(nn.Linear(8, 5), subtract)
+        _quarter_weights_(net[0], seed=1)
+        want = _snntorch_run(net, x8)
+        got = _run(import_nir(export_to_nir(net, x8[0, 0]), dt=1e-4), x8)
+        out["snnTorch Leaky (subtract) -> SpikeForge"] = f"{_agreement(got, want):.3f}"
+        net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.AvgPool2d(2), _leaky((4, 4, 4), 0.875, 1.0))
+        _quarter_weights_(net[0])
+        xc = _spikes((T, batch, 2, 10, 10))
+        want, graph = _snntorch_run(net, xc), export_to_nir(net, xc[0, 0])
+        strict = _run(import_nir(graph, dt=1e-4), xc)
+        at_equality = _run(import_nir(graph, dt=1e-4, fire_at_threshold=True), xc)
+        out["snnTorch Conv + AvgPool2d -> SpikeForge"] = (
+            f"{_agreement(strict, want):.4f} (v >= threshold: {_agreement(at_equality, want):.4f})"
+        )
+        shape = (4,)
+        cell = norse.LIFCell(
+            norse.LIFParameters(
+                tau_mem_inv=torch.full(shape, 0.25),
+                tau_syn_inv=torch.full(shape, 0.5),
+                v_th=torch.full(shape, 0.5),
+                v_leak=torch.zeros(shape),
+                v_reset=torch.zeros(shape),
+            ),
+            dt=1,
+        )
+        model = _norse_chain(cell)
+        want = _norse_run(model, x)
+        got = _run(import_nir(norse.to_nir(model, x[0, 0], dt=1), dt=1), x)
+        out["Norse LIFCell -> SpikeForge"] = f"{_agreement(got, want):.3f}"
+    return out
+
+
+if __name__ == "__main__":
+    for case, figure in measure_agreement().items():
+        print(f"{case}: {figure}")

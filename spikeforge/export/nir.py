@@ -32,20 +32,38 @@ subtractive reset, so these travel in each neuron node's ``metadata``:
 
 * ``v_init``: the initial membrane potential ``V[-1]`` (the learned IMP), full shape;
 * ``spikeforge``: a JSON string with the node's exact SpikeForge settings (kind, ``tau`` or
-  ``alpha_i``/``alpha_v``, reset mode, ``detach_reset``, surrogate, sharing of the learnable
-  parameters);
+  ``alpha_i``/``alpha_v``, reset mode, ``detach_reset``, surrogate, spike condition, sharing and
+  initialisation of the learnable parameters, ``threshold_min``, the module's name);
+* ``v_threshold_param``: the unclamped learnable threshold, when ``threshold_min`` clamps it;
 * ``reset``: ``"subtract"`` (soft reset, ``V -= theta`` on a spike; ``v_reset`` then reads 0)
   or ``"to_v_reset"``.
 
+Stateless nodes carry ``spikeforge_module``, the name of the layer they came from.
+
 A reader that ignores the metadata simulates the network from ``V = v_reset`` with a hard
-reset. SpikeForge reading its own graph restores everything, so the round trip gives equal
-spikes. NIR's threshold test is ``v > v_threshold``; SpikeForge fires at equality too (a
-measure-zero difference for real-valued inputs).
+reset; :func:`export_nir` says so in one :class:`NIRExportWarning` line per neuron and item
+(IMP, soft reset, per-neuron thresholds, which snnTorch's reader refuses), or refuses with
+``strict=True``. SpikeForge reading its own graph restores the module names (the original
+``state_dict`` loads; batch norm was folded), the sharing of learnable ``imp`` /
+``v_threshold`` and the neuron settings, so the round trip gives equal spikes and the same
+training step.
+
+Spike condition: NIR, snnTorch and Norse fire when ``v > v_threshold``, SpikeForge's neurons by
+default at ``v >= v_threshold``. With spike inputs, quantised weights or pooling, potentials
+land exactly on the threshold often enough to matter (percents of the spikes), so
+:func:`import_nir` gives neurons of other libraries' graphs ``fire_at_threshold=False`` (the
+strict condition, exact for every input) and SpikeForge's own graphs the condition they were
+trained with; ``import_nir(..., fire_at_threshold=...)`` overrides both. For a graph that other
+libraries run exactly as SpikeForge does, export neurons built with ``fire_at_threshold=False``.
 
 Graphs written by other libraries import when they are a chain of the nodes above: the
-neuron parameters are converted with the ``dt`` the writer used (pass ``dt=``; snnTorch's
-exporter assumes ``1e-4``, Norse's ``1e-3``). Unsupported layers or nodes fail with one line
-naming them.
+neuron parameters are converted with the ``dt`` the writer used (pass ``dt=``: ``1e-4`` for
+snnTorch's exporter; for Norse build the cells with ``dt=1`` and export with
+``to_nir(..., dt=1)``, then import with ``dt=1``: Norse 1.1 writes ``tau = dt / tau_mem_inv``
+and ``r = 1``, which is NIR's equation only at ``dt = 1``). Files are read without NIR's strict
+type check, which rejects every file Norse writes. Unsupported layers or nodes fail with one
+line naming them; the known mistakes of the peers' exporters get a line saying how to export
+correctly. docs/api/nir.md tabulates what crosses over to and from snnTorch and Norse.
 """
 
 from __future__ import annotations
