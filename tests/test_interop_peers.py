@@ -318,6 +318,11 @@ def test_layer_shared_learnable_imp_and_threshold_round_trip_with_state_dict_and
     for (name, a), b in zip(model.state_dict().items(), back.state_dict().values()):
         assert torch.equal(a, b), name
     assert torch.equal(_run(back, x), _run(model, x))
+    # and the imported network exports again: the same graph
+    with pytest.warns(NIRExportWarning):
+        again = import_nir(export_nir(back, x), backend="auto")
+    assert again.state_dict().keys() == model.state_dict().keys()
+    assert torch.equal(_run(again, x), _run(model, x))
 
 
 # ------------------------------------------------------------------ the figures of docs/api/nir.md

@@ -135,6 +135,10 @@ class NIRNetwork(nn.Module):
                 parent = cast(nn.Module, parent._modules[part])
             parent.add_module(leaf, module)
 
+    def paths(self) -> list[str]:
+        """The dotted names of the layers, in the order they run."""
+        return [path for path, _ in self._order]
+
     def __getitem__(self, index: int) -> nn.Module:
         return list(self.children())[index]
 
@@ -195,7 +199,10 @@ def _layers(module: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]]:
             )
         yield from _layers(module.synapse, join("synapse"))
         yield from _layers(module.sn, join("sn"))
-    elif type(module) in (nn.Sequential, MultiStep, NIRNetwork) or _is_encode_once(module):
+    elif isinstance(module, NIRNetwork):  # in the order it runs (its children may be name-only containers)
+        for path in module.paths():
+            yield from _layers(module.get_submodule(path), join(path))
+    elif type(module) in (nn.Sequential, MultiStep) or _is_encode_once(module):
         for name, child in module.named_children():
             yield from _layers(child, join(name))
     else:
