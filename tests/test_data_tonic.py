@@ -54,7 +54,7 @@ def test_tonics_nmnist_reader_reads_the_files_spikeforge_writes(tmp_path):
     from spikeforge.data.formats.atis_bin import encode_atis_bin
     from spikeforge.data.simulate import simulate_digit_events
 
-    for i, events in enumerate(simulate_digit_events(load_digits().images[:40])):
+    for i, events in enumerate(simulate_digit_events(load_digits().images[:8])):
         path = tmp_path / f"{i:05d}.bin"
         path.write_bytes(encode_atis_bin(events))
         theirs = tonic.io.read_mnist_file(str(path), dtype=tonic.datasets.NMNIST.dtype)
