@@ -569,18 +569,18 @@ def _neuron_from_node(
     info = json.loads(meta["spikeforge"]) if "spikeforge" in meta else {}
     reset = meta.get("reset", info.get("reset", "to_v_reset"))
     # NIR (and snnTorch, Norse) fire when v > v_threshold; SpikeForge's own graphs say which they used.
-    kwargs_fire = info.get("fire_at_threshold", bool(info)) if fire_at_threshold is None else fire_at_threshold
+    fires_at_threshold = info.get("fire_at_threshold", bool(info)) if fire_at_threshold is None else fire_at_threshold
     theta = _f32(node.v_threshold)
     shape = tuple(theta.shape)
     v_reset: float | None = None if reset == "subtract" else _uniform(name, "v_reset", node.v_reset)
     v_rest = 0.0 if v_reset is None else v_reset
     gain = 1.0
-    if not kwargs_fire and v_reset is None:
+    if not fires_at_threshold and v_reset is None:
         raise NIRConversionError(
             f"import_nir: node {name}: fire_at_threshold=False (spike only above the threshold) needs a hard reset, "
             "but this neuron resets by subtraction"
         )
-    kwargs: dict[str, Any] = {"v_reset": v_reset, "backend": backend, "fire_at_threshold": bool(kwargs_fire)}
+    kwargs: dict[str, Any] = {"v_reset": v_reset, "backend": backend, "fire_at_threshold": bool(fires_at_threshold)}
     for key in ("imp_init", "threshold_min"):
         if info.get(key) is not None:
             kwargs[key] = info[key]
