@@ -47,6 +47,23 @@ def test_to_tonic_has_tonics_nmnist_layout_and_round_trips():
     assert sensor_size("shd") == tonic.datasets.SHD.sensor_size
 
 
+def test_tonics_nmnist_reader_reads_the_files_spikeforge_writes(tmp_path):
+    """The simulated digits SpikeForge writes in N-MNIST's format read back in Tonic with every event equal."""
+    from sklearn.datasets import load_digits
+
+    from spikeforge.data.formats.atis_bin import encode_atis_bin
+    from spikeforge.data.simulate import simulate_digit_events
+
+    for i, events in enumerate(simulate_digit_events(load_digits().images[:8])):
+        path = tmp_path / f"{i:05d}.bin"
+        path.write_bytes(encode_atis_bin(events))
+        theirs = tonic.io.read_mnist_file(str(path), dtype=tonic.datasets.NMNIST.dtype)
+        ours = to_tonic(events)
+        assert len(ours) > 0 and theirs.dtype.names == ours.dtype.names
+        for field in ours.dtype.names:
+            assert np.array_equal(theirs[field].astype(np.int64), ours[field]), field
+
+
 def test_from_tonic_reads_tonics_other_dtypes_and_sorts():
     # DVSGesture's dtype: int16 coordinates, bool polarity, t last; events out of time order
     arr = np.zeros(3, dtype=tonic.datasets.DVSGesture.dtype)
@@ -75,11 +92,33 @@ def test_shd_spikes_in_tonics_t_x_p_form_round_trip():
     units = np.array([699, 0, 12])
     arr = spikes_to_tonic(times, units)
     assert arr.dtype.names == tonic.datasets.SHD.dtype.names == ("t", "x", "p")
-    assert arr["t"].tolist() == [300000, 10500, 1200000] and arr["p"].tolist() == [0, 0, 0]
+    assert arr["t"].tolist() == [300000, 10500, 1200000] and arr["p"].tolist() == [1, 1, 1]  # as Tonic 1.7
     t, x = spikes_from_tonic(arr)
     np.testing.assert_allclose(t, [0.0105, 0.3, 1.2]) and x.tolist() == [0, 699, 12]
     with pytest.raises(DataFormatError, match=r"channel outside \[0, 700\)"):
         spikes_from_tonic(spikes_to_tonic(times, np.array([700, 0, 1])))
+
+
+def test_shd_events_equal_tonics_own_shd_reader(tmp_path):
+    """``events=True`` SHD items are what ``tonic.datasets.SHD`` gives for the same file (``p = 1``)."""
+    import h5py
+
+    times, units = [[0.0, 0.5, 0.9], [0.2, 0.4]], [[1, 2, 3], [699, 0]]
+    shd_h5(tmp_path / "shd_train.h5", times, units, [4, 19])
+    (tmp_path / "SHD").mkdir()
+    shd_h5(tmp_path / "SHD" / "shd_train.h5", times, units, [4, 19])
+    with h5py.File(tmp_path / "SHD" / "shd_train.h5", "a") as f:
+        f.create_dataset("extra/keys", data=np.array([b"k"] * 20))
+    (tmp_path / "SHD" / "shd_train.h5.zip").touch()  # Tonic checks the download is there before reading the .h5
+    theirs = tonic.datasets.SHD(str(tmp_path), train=True)
+    ours = build_dataset("shd", "train", root=str(tmp_path), events=True)
+    for i in range(2):
+        (a, ya), (b, yb) = theirs[i], ours[i]
+        assert a.dtype.names == b.dtype.names and ya == yb
+        assert a["x"].tolist() == b["x"].tolist() and a["p"].tolist() == b["p"].tolist()
+        # times: Tonic truncates float32 seconds * 1e6 (0.9 s -> 899999 us), SpikeForge rounds (900000)
+        assert b["t"].tolist() == np.rint(np.asarray(times[i], np.float32).astype(np.float64) * 1e6).tolist()
+        assert np.all((b["t"] - a["t"] >= 0) & (b["t"] - a["t"] <= 1))
 
 
 # ---------------------------------------------------------------- the documented mapping to ToFrame

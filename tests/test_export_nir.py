@@ -16,6 +16,8 @@ from spikeforge.models.common import SumPool2d
 from spikeforge.models.registry import model_info
 
 nir = pytest.importorskip("nir")
+# the mixed networks here are lossy for other readers on purpose (tests/test_interop_peers.py checks the warnings)
+pytestmark = pytest.mark.filterwarnings("ignore::spikeforge.export.nir.NIRExportWarning")
 
 
 def _randomise_(model: nn.Module, seed: int = 0, weight_gain: float = 1.0) -> None:

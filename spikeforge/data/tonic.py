@@ -128,18 +128,20 @@ def from_tonic(
 
 
 def spikes_to_tonic(times: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """Tonic's SHD form of one sample: ``[S]`` structured ``t, x, p`` with ``t`` in us, ``p = 0``.
+    """Tonic's SHD form of one sample: ``[S]`` structured ``t, x, p`` with ``t`` in us, ``p = 1``.
 
     Args:
         times: ``[S]`` spike times in seconds (as stored in SHD files).
         units: ``[S]`` channel of each spike.
 
     Times are rounded to the nearest microsecond (Tonic truncates ``times * 1e6`` when it casts
-    to ``int``; rounding keeps a spike stored as e.g. ``0.3`` s at 300000 us).
+    to ``int``; rounding keeps a spike stored as e.g. ``0.3`` s at 300000 us). The polarity is 1,
+    the constant that Tonic 1.7's ``SHD`` reader gives every spike.
     """
     out = np.zeros(len(times), dtype=AUDIO_DTYPE)
     out["t"] = np.rint(np.asarray(times, dtype=np.float64) * 1e6)
     out["x"] = units
+    out["p"] = 1
     return out
 
 

@@ -32,20 +32,38 @@ subtractive reset, so these travel in each neuron node's ``metadata``:
 
 * ``v_init``: the initial membrane potential ``V[-1]`` (the learned IMP), full shape;
 * ``spikeforge``: a JSON string with the node's exact SpikeForge settings (kind, ``tau`` or
-  ``alpha_i``/``alpha_v``, reset mode, ``detach_reset``, surrogate, sharing of the learnable
-  parameters);
+  ``alpha_i``/``alpha_v``, reset mode, ``detach_reset``, surrogate, spike condition, sharing and
+  initialisation of the learnable parameters, ``threshold_min``, the module's name);
+* ``v_threshold_param``: the unclamped learnable threshold, when ``threshold_min`` clamps it;
 * ``reset``: ``"subtract"`` (soft reset, ``V -= theta`` on a spike; ``v_reset`` then reads 0)
   or ``"to_v_reset"``.
 
+Stateless nodes carry ``spikeforge_module``, the name of the layer they came from.
+
 A reader that ignores the metadata simulates the network from ``V = v_reset`` with a hard
-reset. SpikeForge reading its own graph restores everything, so the round trip gives equal
-spikes. NIR's threshold test is ``v > v_threshold``; SpikeForge fires at equality too (a
-measure-zero difference for real-valued inputs).
+reset; :func:`export_nir` says so in one :class:`NIRExportWarning` line per neuron and item
+(IMP, soft reset, per-neuron thresholds, which snnTorch's reader refuses), or refuses with
+``strict=True``. SpikeForge reading its own graph restores the module names (the original
+``state_dict`` loads; batch norm was folded), the sharing of learnable ``imp`` /
+``v_threshold`` and the neuron settings, so the round trip gives equal spikes and the same
+training step.
+
+Spike condition: NIR, snnTorch and Norse fire when ``v > v_threshold``, SpikeForge's neurons by
+default at ``v >= v_threshold``. With spike inputs, quantised weights or pooling, potentials
+land exactly on the threshold often enough to matter (percents of the spikes), so
+:func:`import_nir` gives neurons of other libraries' graphs ``fire_at_threshold=False`` (the
+strict condition, exact for every input) and SpikeForge's own graphs the condition they were
+trained with; ``import_nir(..., fire_at_threshold=...)`` overrides both. For a graph that other
+libraries run exactly as SpikeForge does, export neurons built with ``fire_at_threshold=False``.
 
 Graphs written by other libraries import when they are a chain of the nodes above: the
-neuron parameters are converted with the ``dt`` the writer used (pass ``dt=``; snnTorch's
-exporter assumes ``1e-4``, Norse's ``1e-3``). Unsupported layers or nodes fail with one line
-naming them.
+neuron parameters are converted with the ``dt`` the writer used (pass ``dt=``: ``1e-4`` for
+snnTorch's exporter; for Norse build the cells with ``dt=1`` and export with
+``to_nir(..., dt=1)``, then import with ``dt=1``: Norse 1.1 writes ``tau = dt / tau_mem_inv``
+and ``r = 1``, which is NIR's equation only at ``dt = 1``). Files are read without NIR's strict
+type check, which rejects every file Norse writes. Unsupported layers or nodes fail with one
+line naming them; the known mistakes of the peers' exporters get a line saying how to export
+correctly. docs/api/nir.md tabulates what crosses over to and from snnTorch and Norse.
 """
 
 from __future__ import annotations
@@ -53,10 +71,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -70,7 +89,7 @@ from ..neuron.surrogate import get_surrogate
 if TYPE_CHECKING:  # nir is an optional dependency: `pip install spikeforge[nir]`
     import nir
 
-__all__ = ["Gain", "NIRConversionError", "NIRNetwork", "export_nir", "import_nir"]
+__all__ = ["Gain", "NIRConversionError", "NIRExportWarning", "NIRNetwork", "export_nir", "import_nir"]
 
 _RTOL = 1e-6
 
@@ -90,12 +109,47 @@ class Gain(nn.Module):
         return x * self.scale
 
 
-class NIRNetwork(nn.Sequential):
+class NIRNetwork(nn.Module):
     """A chain of modules imported from NIR: time-first ``[T, B, *input] -> [T, B, *output]``.
 
-    Stateless layers are wrapped in :class:`~spikeforge.layers.MultiStep`; neurons are
-    SpikeForge's own, so the network trains, exports and monitors like any other.
+    Neurons are SpikeForge's own, so the network trains, exports and monitors like any other.
+    A graph that SpikeForge wrote gets its layers back at their original module names (so the
+    original model's ``state_dict`` loads, batch norm aside: it was folded into the conv);
+    other graphs get one child per node, named after it, stateless layers wrapped in
+    :class:`~spikeforge.layers.MultiStep`. ``net[i]`` is the ``i``-th child.
+
+    Args:
+        layers: ``(dotted module path, module, stateless)`` in the order they run; a stateless
+            module runs once on ``[T*B, ...]``, a neuron on ``[T, B, ...]``.
     """
+
+    def __init__(self, layers: list[tuple[str, nn.Module, bool]]) -> None:
+        super().__init__()
+        self._order = [(path, stateless) for path, _, stateless in layers]
+        for path, module, _ in layers:
+            parent: nn.Module = self
+            *above, leaf = path.split(".")
+            for part in above:
+                if part not in parent._modules:
+                    parent.add_module(part, nn.Module())  # a name-only container, as the original had
+                parent = cast(nn.Module, parent._modules[part])
+            parent.add_module(leaf, module)
+
+    def paths(self) -> list[str]:
+        """The dotted names of the layers, in the order they run."""
+        return [path for path, _ in self._order]
+
+    def __getitem__(self, index: int) -> nn.Module:
+        return list(self.children())[index]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for path, stateless in self._order:
+            module = self.get_submodule(path)
+            x = _stateless(module, x, x.shape[0]) if stateless else module(x)
+        return x
 
 
 def _nir():
@@ -145,7 +199,10 @@ def _layers(module: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]]:
             )
         yield from _layers(module.synapse, join("synapse"))
         yield from _layers(module.sn, join("sn"))
-    elif type(module) in (nn.Sequential, MultiStep, NIRNetwork) or _is_encode_once(module):
+    elif isinstance(module, NIRNetwork):  # in the order it runs (its children may be name-only containers)
+        for path in module.paths():
+            yield from _layers(module.get_submodule(path), join(path))
+    elif type(module) in (nn.Sequential, MultiStep) or _is_encode_once(module):
         for name, child in module.named_children():
             yield from _layers(child, join(name))
     else:
@@ -197,6 +254,28 @@ def _fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.T
     return (w * s.view(-1, 1, 1, 1)).float(), ((b - mean) * s + beta).float()
 
 
+def _losses(name: str, node: BaseNode, theta: np.ndarray) -> list[str]:
+    """What other NIR readers lose of neuron ``name``: one line each (SpikeForge's reader keeps all)."""
+    dyn = node.dynamics()
+    lost = []
+    if node.learn_imp or (node.imp_value is not None and node.imp_value != dyn.v_rest):
+        lost.append(
+            f"export_nir: neuron {name}: its initial membrane potential (IMP) travels only in SpikeForge's "
+            "metadata; other NIR readers (snnTorch, Norse) start from v_reset, as NIR has no initial state"
+        )
+    if dyn.soft_reset:
+        lost.append(
+            f"export_nir: neuron {name}: its soft reset (V -= threshold) travels only in SpikeForge's metadata; "
+            "other NIR readers (snnTorch, Norse) reset to v_reset = 0, as NIR has no subtractive reset"
+        )
+    if theta.size and not np.all(theta == theta.flat[0]):
+        lost.append(
+            f"export_nir: neuron {name}: per-neuron thresholds; snnTorch's import_from_nir refuses them "
+            "(one threshold per layer)"
+        )
+    return lost
+
+
 def _neuron_node(name: str, node: BaseNode, features: tuple[int, ...], dt: float):
     nir = _nir()
     dyn = node.dynamics()
@@ -216,6 +295,11 @@ def _neuron_node(name: str, node: BaseNode, features: tuple[int, ...], dt: float
         "threshold_sharing": node.threshold_sharing,
         "learn_imp": node.learn_imp,
         "imp_sharing": node.imp_sharing,
+        "imp_init": node.imp_init,
+        "v_threshold_init": node.v_threshold_init,
+        "threshold_min": node.threshold_min,
+        "fire_at_threshold": node.fire_at_threshold,
+        "module": name,
     }
     if dyn.kind == "if":
         out = nir.IF(r=_full(1.0 / dt, features), v_threshold=theta, v_reset=v_reset)
@@ -247,6 +331,8 @@ def _neuron_node(name: str, node: BaseNode, features: tuple[int, ...], dt: float
             w_in=_full(tau_syn / dt, features),
         )
     out.metadata = {"v_init": _np(v_init, features), "reset": reset, "spikeforge": json.dumps(info), "dt": dt}
+    if node.learn_threshold and node.threshold_min is not None:
+        out.metadata["v_threshold_param"] = _np(node.v_threshold)  # unclamped (v_threshold is the clamped one)
     return out
 
 
@@ -254,8 +340,12 @@ def _node_name(qualified: str) -> str:
     return qualified.replace(".", "_")
 
 
+class NIRExportWarning(UserWarning):
+    """Something of the model that only SpikeForge's reader gets back (the message names it)."""
+
+
 @torch.no_grad()
-def export_nir(model: nn.Module, sample_input: torch.Tensor, *, dt: float = 1.0) -> nir.NIRGraph:
+def export_nir(model: nn.Module, sample_input: torch.Tensor, *, dt: float = 1.0, strict: bool = False) -> nir.NIRGraph:
     """Convert ``model`` to a ``nir.NIRGraph`` (see the module docstring for the mapping).
 
     Args:
@@ -264,6 +354,9 @@ def export_nir(model: nn.Module, sample_input: torch.Tensor, *, dt: float = 1.0)
         sample_input: a time-first input ``[T, B, *input_shape]`` (one sample is enough); it
             fixes the shapes of the per-neuron parameters and of the graph's input.
         dt: the time step the graph's time constants refer to (SpikeForge's own step is 1).
+        strict: refuse (:class:`NIRConversionError`) what other NIR readers would lose, instead
+            of a :class:`NIRExportWarning` per item: a learned or non-resting IMP, a soft reset,
+            per-neuron thresholds (snnTorch's reader refuses them).
 
     Returns:
         A sequential NIR graph ``input -> ... -> output`` whose node names are the model's
@@ -271,7 +364,8 @@ def export_nir(model: nn.Module, sample_input: torch.Tensor, *, dt: float = 1.0)
 
     Raises:
         NIRConversionError: naming the first layer NIR cannot express (a residual block,
-            TEBN, a time window, a recurrent or stateful module, ...).
+            TEBN, a time window, a recurrent or stateful module, ...), or with ``strict`` the
+            first lossy item.
     """
     nir = _nir()
     if sample_input.dim() < 3:
@@ -293,6 +387,10 @@ def export_nir(model: nn.Module, sample_input: torch.Tensor, *, dt: float = 1.0)
             features = tuple(x.shape[2:])
             if is_neuron(layer):
                 nodes[key] = _neuron_node(name, layer, features, dt)
+                for line in _losses(name, layer, nodes[key].v_threshold):
+                    if strict:
+                        raise NIRConversionError(f"{line} (strict=True refuses it)")
+                    warnings.warn(line, NIRExportWarning, stacklevel=3)
                 saved_T, layer.T = layer.T, None
                 try:
                     x = layer(x)
@@ -361,6 +459,8 @@ def export_nir(model: nn.Module, sample_input: torch.Tensor, *, dt: float = 1.0)
                 nodes[key] = nir.Scale(scale=_np(layer.scale, features))
                 x = _stateless(layer, x, T)
             # nn.Identity and nn.Dropout (eval mode) are the identity: no node
+            if key in nodes:  # where SpikeForge's reader puts the layer back (the original state_dict loads)
+                nodes[key].metadata = {**(nodes[key].metadata or {}), "spikeforge_module": name}
             i += 1
         nodes["output"] = nir.Output(output_type={"output": np.array(x.shape[2:])})
         names = list(nodes)
@@ -378,7 +478,11 @@ def _stateless(layer: nn.Module, x: torch.Tensor, T: int) -> torch.Tensor:
 
 
 def _pair(v: Any) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
+    """``(h, w)`` from an int, a pair, or a NIR array of either (snnTorch writes scalar pooling sizes)."""
+    a = np.asarray(v).reshape(-1)
+    if a.size == 1:
+        return (int(a[0]), int(a[0]))
+    return (int(a[0]), int(a[1]))
 
 
 def _pool_geometry(name: str, layer: nn.Module, features: tuple[int, ...]):
@@ -401,8 +505,15 @@ def _pool_geometry(name: str, layer: nn.Module, features: tuple[int, ...]):
 
 
 # ----------------------------------------------------------------------------- import
+def _f32(values: Any) -> np.ndarray:
+    """A float32 NumPy copy of a node's field (NumPy, h5py, or torch tensors as snnTorch's writer leaves them)."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    return np.array(values, dtype=np.float32)
+
+
 def _uniform(name: str, what: str, a: np.ndarray) -> float:
-    a = np.asarray(a, dtype=np.float64)
+    a = _f32(a).astype(np.float64)
     if a.size == 0:
         raise NIRConversionError(f"import_nir: node {name}: empty {what}")
     v = float(a.flat[0])
@@ -430,25 +541,49 @@ def _meta(node: Any) -> dict[str, Any]:
 
 def _set_param(neuron: BaseNode, attr: str, values: np.ndarray) -> None:
     param = getattr(neuron, attr)
-    t = torch.from_numpy(np.array(values, dtype=np.float32))  # a copy: h5py arrays are read-only
+    t = torch.from_numpy(_f32(values))  # a copy: h5py arrays are read-only
     if isinstance(param, nn.UninitializedParameter):
         param.materialize(t.shape)
     with torch.no_grad():
         param.copy_(t.reshape(param.shape))
 
 
-def _neuron_from_node(name: str, node: Any, dt: float, backend: str) -> tuple[list[tuple[str, nn.Module]], BaseNode]:
+def _shared(values: np.ndarray, sharing: str) -> np.ndarray | None:
+    """``values`` (full shape) reduced to the shape ``sharing`` gives a learnable parameter, or
+    ``None`` when they are not shared that way (then they stay per neuron)."""
+    if sharing == "layer":
+        reduced = values.reshape(-1)[:1].reshape(())
+    elif sharing == "channel" and values.ndim > 0:
+        reduced = values[(slice(None),) + (0,) * (values.ndim - 1)].reshape((-1,) + (1,) * (values.ndim - 1))
+    else:
+        return None
+    return reduced if np.array_equal(np.broadcast_to(reduced, values.shape), values) else None
+
+
+def _neuron_from_node(
+    name: str, node: Any, dt: float, backend: str, fire_at_threshold: bool | None
+) -> tuple[list[tuple[str, nn.Module]], BaseNode]:
     """``(modules before the neuron, neuron)``; a gain module precedes it when the input is scaled."""
     nir = _nir()
     meta = _meta(node)
     info = json.loads(meta["spikeforge"]) if "spikeforge" in meta else {}
     reset = meta.get("reset", info.get("reset", "to_v_reset"))
-    theta = np.asarray(node.v_threshold, dtype=np.float32)
+    # NIR (and snnTorch, Norse) fire when v > v_threshold; SpikeForge's own graphs say which they used.
+    fires_at_threshold = info.get("fire_at_threshold", bool(info)) if fire_at_threshold is None else fire_at_threshold
+    theta = _f32(node.v_threshold)
     shape = tuple(theta.shape)
     v_reset: float | None = None if reset == "subtract" else _uniform(name, "v_reset", node.v_reset)
     v_rest = 0.0 if v_reset is None else v_reset
     gain = 1.0
-    kwargs: dict[str, Any] = {"v_reset": v_reset, "backend": backend}
+    if not fires_at_threshold and v_reset is None:
+        raise NIRConversionError(
+            f"import_nir: node {name}: fire_at_threshold=False (spike only above the threshold) needs a hard reset, "
+            "but this neuron resets by subtraction"
+        )
+    kwargs: dict[str, Any] = {"v_reset": v_reset, "backend": backend, "fire_at_threshold": bool(fires_at_threshold)}
+    for key in ("imp_init", "threshold_min"):
+        if info.get(key) is not None:
+            kwargs[key] = info[key]
     if info.get("surrogate"):
         kwargs["surrogate"] = get_surrogate(info["surrogate"])
     if "detach_reset" in info:
@@ -466,7 +601,9 @@ def _neuron_from_node(name: str, node: Any, dt: float, backend: str) -> tuple[li
             tau = float(info["tau"])  # the exact value SpikeForge exported
         if not tau > 1.0:
             raise NIRConversionError(
-                f"import_nir: node {name}: LIF tau/dt = {tau:g} <= 1; is dt right (import_nir(graph, dt=...))?"
+                f"import_nir: node {name}: LIF tau/dt = {tau:g} <= 1; is dt right (import_nir(graph, dt=...))? "
+                "Norse 1.1's to_nir writes tau = dt * tau_mem (dt/tau_mem_inv): export from Norse with dt=1 "
+                "(cells and to_nir) and import with dt=1"
             )
         if _close(r, 1.0):
             decay_input = True
@@ -483,7 +620,8 @@ def _neuron_from_node(name: str, node: Any, dt: float, backend: str) -> tuple[li
             elif not 0.0 <= a <= 1.0:
                 raise NIRConversionError(
                     f"import_nir: node {name}: {what} = 1 - dt/tau = {a:g} is outside [0, 1]; "
-                    "is dt right (import_nir(graph, dt=...))?"
+                    "is dt right (import_nir(graph, dt=...))? Norse 1.1's to_nir writes tau = dt * tau "
+                    "(dt/tau_inv): export from Norse with dt=1 (cells and to_nir) and import with dt=1"
                 )
             else:
                 kwargs[what] = a
@@ -493,27 +631,38 @@ def _neuron_from_node(name: str, node: Any, dt: float, backend: str) -> tuple[li
     else:  # pragma: no cover - callers dispatch on the type
         raise NIRConversionError(f"import_nir: unsupported node {name}: {type(node).__name__}")
 
+    if "v_threshold_param" in meta:  # the unclamped learnable threshold (with threshold_min)
+        theta = np.asarray(meta["v_threshold_param"], dtype=np.float32)
     theta_uniform = bool(np.all(theta == theta.flat[0]))
     learn_theta = bool(info.get("learn_threshold", False)) or not theta_uniform
     kwargs["v_threshold"] = "learn" if learn_theta else float(theta.flat[0])
     if learn_theta:
-        kwargs["v_threshold_init"] = float(theta.flat[0])
+        init = info.get("v_threshold_init")
+        kwargs["v_threshold_init"] = float(theta.flat[0]) if init is None else float(init)
+        theta_shared = _shared(theta, info.get("threshold_sharing", "neuron"))
+        if theta_shared is not None:
+            kwargs["threshold_sharing"], theta = info["threshold_sharing"], theta_shared
     v_init = meta.get("v_init")
-    imp_kwargs: dict[str, Any] = {}
     if v_init is not None:
         v_init = np.broadcast_to(np.asarray(v_init, dtype=np.float32), shape)
         if info.get("learn_imp") or not np.all(v_init == v_init.flat[0]):
-            imp_kwargs = {"imp": "learn"}
+            kwargs["imp"] = "learn"
+            imp_shared = _shared(v_init, info.get("imp_sharing", "neuron"))
+            if imp_shared is not None:
+                kwargs["imp_sharing"], v_init = info["imp_sharing"], imp_shared
         elif float(v_init.flat[0]) != v_rest:
-            imp_kwargs = {"imp": float(v_init.flat[0])}
-    neuron = cls(**kwargs, **imp_kwargs, feature_shape=shape)
+            kwargs["imp"] = float(v_init.flat[0])
+    try:
+        neuron = cls(**kwargs, feature_shape=shape)
+    except ValueError as e:
+        raise NIRConversionError(f"import_nir: node {name}: {e}") from None
     if learn_theta:
         _set_param(neuron, "v_threshold", theta)
-    if imp_kwargs.get("imp") == "learn":
+    if kwargs.get("imp") == "learn":
         _set_param(neuron, "imp", v_init)
     before: list[tuple[str, nn.Module]] = []
     if not _close(gain, 1.0):
-        before.append((f"{name}_input_gain", MultiStep(Gain(gain))))
+        before.append(("input_gain", Gain(gain)))
     return before, neuron
 
 
@@ -559,46 +708,68 @@ def _chain(graph: Any) -> list[str]:
     return order
 
 
-def import_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None, backend: str = "torch") -> NIRNetwork:
+def import_nir(
+    graph: nir.NIRGraph | str | Path,
+    *,
+    dt: float | None = None,
+    backend: str = "torch",
+    fire_at_threshold: bool | None = None,
+) -> NIRNetwork:
     """Build a SpikeForge network from a NIR graph (or a file written by ``nir.write``).
 
     Args:
-        graph: a ``nir.NIRGraph``, or the path of a NIR HDF5 file.
+        graph: a ``nir.NIRGraph``, or the path of a NIR HDF5 file (read without NIR's strict
+            type check, which rejects e.g. every file Norse writes; the chain is checked here).
         dt: the time step the graph's time constants refer to; default the graph's
             ``metadata["dt"]`` (written by :func:`export_nir`), required otherwise.
         backend: the neurons' backend (``"torch"`` reference, ``"auto"``, ...).
+        fire_at_threshold: the spike condition of the neurons: ``None`` (default) follows the
+            graph's source, ``v >= v_threshold`` for SpikeForge's own graphs (as they were
+            trained) and NIR's ``v > v_threshold`` for all others (snnTorch, Norse); ``True`` /
+            ``False`` force ``>=`` / ``>``.
 
     Returns:
         A :class:`NIRNetwork` taking time-first ``[T, B, *input_shape]``. Per-neuron thresholds
         and initial potentials become learnable parameters (``v_threshold``, ``imp``) so the
         network can be fine-tuned; uniform ones become fixed values unless the graph came
-        from SpikeForge with learnable ones.
+        from SpikeForge with learnable ones. A graph SpikeForge wrote comes back with its
+        module names, parameter sharing and neuron settings, so the original ``state_dict``
+        loads into it (batch norm aside, which export folds into the conv).
 
     Raises:
         NIRConversionError: one line naming the first node SpikeForge cannot express.
     """
     nir = _nir()
     if isinstance(graph, str | Path):
-        graph = nir.read(str(graph))
+        graph = nir.read(str(graph), type_check=False)
     meta = _meta(graph)
     if dt is None:
         dt = meta.get("dt")
         if dt is None:
             raise NIRConversionError(
                 "import_nir: the graph does not say which time step its time constants assume; pass "
-                "import_nir(graph, dt=...) (snnTorch exports for dt=1e-4, Norse for dt=1e-3)"
+                "import_nir(graph, dt=...) (for snnTorch graphs 1e-4; for Norse graphs the dt given to to_nir, "
+                "which must be 1)"
             )
-    dt = float(np.asarray(dt))
-    modules: list[tuple[str, nn.Module]] = []
+    # (NIR node name, SpikeForge module path or None, module, stateless)
+    layers: list[tuple[str, str | None, nn.Module, bool]] = []
     for name in _chain(graph)[1:-1]:
         node = graph.nodes[name]
-        key = _node_name(name)
+        node_meta = _meta(node) if node is not None else {}
+        path = node_meta.get("spikeforge_module")
+        if node is None:
+            raise NIRConversionError(
+                f"import_nir: node {name} is empty (None): its writer could not convert that module. Norse 1.1's "
+                "to_nir converts only *Cell neurons, nn.Linear and nn.Conv2d (sequence modules such as "
+                "norse.torch.LIF and nn.Flatten become None): export a model built of those, step by step"
+            )
         if isinstance(node, nir.IF | nir.LIF | nir.CubaLIF):
-            before, neuron = _neuron_from_node(name, node, dt, backend)
-            modules += before
-            modules.append((key, neuron))
+            before, neuron = _neuron_from_node(name, node, dt, backend, fire_at_threshold)
+            path = json.loads(node_meta["spikeforge"]).get("module") if "spikeforge" in node_meta else None
+            layers += [(f"{name}_{part}", f"{path}_{part}" if path else None, g, True) for part, g in before]
+            layers.append((name, path, neuron, False))
         elif isinstance(node, nir.Affine | nir.Linear):
-            w = torch.from_numpy(np.array(node.weight, dtype=np.float32))
+            w = torch.from_numpy(_f32(node.weight))
             if w.dim() != 2:
                 raise NIRConversionError(
                     f"import_nir: node {name}: {type(node).__name__} weight of shape {tuple(w.shape)}"
@@ -608,52 +779,71 @@ def import_nir(graph: nir.NIRGraph | str | Path, *, dt: float | None = None, bac
             with torch.no_grad():
                 lin.weight.copy_(w)
                 if bias:
-                    lin.bias.copy_(torch.from_numpy(np.array(node.bias, dtype=np.float32)))
-            modules.append((key, MultiStep(lin)))
+                    lin.bias.copy_(torch.from_numpy(_f32(node.bias)))
+            layers.append((name, path, lin, True))
         elif isinstance(node, nir.Conv2d):
-            w = torch.from_numpy(np.array(node.weight, dtype=np.float32))
-            padding = node.padding if isinstance(node.padding, str) else _pair(tuple(np.asarray(node.padding)))
+            w = torch.from_numpy(_f32(node.weight))
+            padding = node.padding if isinstance(node.padding, str) else _pair(node.padding)
             conv = nn.Conv2d(
                 w.shape[1] * int(node.groups),
                 w.shape[0],
                 tuple(w.shape[2:]),
-                stride=_pair(tuple(np.asarray(node.stride))),
+                stride=_pair(node.stride),
                 padding=padding,
-                dilation=_pair(tuple(np.asarray(node.dilation))),
+                dilation=_pair(node.dilation),
                 groups=int(node.groups),
                 bias=True,
             )
             with torch.no_grad():
                 conv.weight.copy_(w)
-                b = np.asarray(node.bias, dtype=np.float32)
+                b = _f32(node.bias)
                 conv.bias.copy_(torch.as_tensor(np.broadcast_to(b, (w.shape[0],)).copy()))
-            modules.append((key, MultiStep(conv)))
+            layers.append((name, path, conv, True))
         elif isinstance(node, nir.AvgPool2d):
             pool = nn.AvgPool2d(
-                _pair(tuple(np.asarray(node.kernel_size))),
-                _pair(tuple(np.asarray(node.stride))),
-                _pair(tuple(np.asarray(node.padding))),
+                _pair(node.kernel_size),
+                _pair(node.stride),
+                _pair(node.padding),
             )
-            modules.append((key, MultiStep(pool)))
+            layers.append((name, path, pool, True))
         elif isinstance(node, nir.SumPool2d):
             from ..models.common import SumPool2d
 
-            k, s, p = (_pair(tuple(np.asarray(v))) for v in (node.kernel_size, node.stride, node.padding))
+            k, s, p = (_pair(v) for v in (node.kernel_size, node.stride, node.padding))
             if k[0] != k[1] or k != s or p != (0, 0):
                 raise NIRConversionError(
                     f"import_nir: unsupported node {name}: SumPool2d(kernel={k}, stride={s}, padding={p}); "
                     "only square kernels with stride = kernel and no padding"
                 )
-            modules.append((key, MultiStep(SumPool2d(k[0]))))
+            layers.append((name, path, SumPool2d(k[0]), True))
         elif isinstance(node, nir.Flatten):
             start, end = int(node.start_dim), int(node.end_dim)
-            modules.append(
-                (key, MultiStep(nn.Flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)))
-            )
+            flat = nn.Flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)
+            layers.append((name, path, flat, True))
         elif isinstance(node, nir.Scale):
-            modules.append((key, MultiStep(Gain(torch.from_numpy(np.array(node.scale, dtype=np.float32))))))
+            layers.append((name, path, Gain(torch.from_numpy(_f32(node.scale))), True))
         elif type(node).__name__ == "Identity":
             continue
         else:
             raise NIRConversionError(f"import_nir: unsupported node {name}: {type(node).__name__}")
-    return NIRNetwork(OrderedDict(modules))
+    return NIRNetwork(_placed(layers))
+
+
+def _placed(layers: list[tuple[str, str | None, nn.Module, bool]]) -> list[tuple[str, nn.Module, bool]]:
+    """Where each imported module goes: its original path when SpikeForge wrote every one and
+    they fit in one tree; otherwise one child per node (dots as underscores), stateless layers in
+    :class:`MultiStep` (a neuron runs on ``[T, B, ...]`` itself)."""
+    paths = [path for _, path, _, _ in layers]
+    if layers and all(paths) and _is_tree(cast(list[str], paths)):
+        return [(cast(str, path), module, stateless) for _, path, module, stateless in layers]
+    return [
+        (_node_name(name), MultiStep(module) if stateless else module, False) for name, _, module, stateless in layers
+    ]
+
+
+def _is_tree(paths: list[str]) -> bool:
+    """No path repeats and none is a parent of another (a leaf cannot hold children)."""
+    seen = set(paths)
+    return len(seen) == len(paths) and not any(
+        ".".join(p.split(".")[:k]) in seen for p in paths for k in range(1, p.count(".") + 1)
+    )

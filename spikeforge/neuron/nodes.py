@@ -23,6 +23,7 @@ them from the stored shapes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal, TypeGuard, cast
 
@@ -33,7 +34,7 @@ from ..errors import SpikeForgeError
 from ..timelayout import check_time_steps
 from . import backends, presets
 from .init import Init, fill_, parse_init
-from .reference import Dynamics, NeuronKind
+from .reference import Dynamics, NeuronKind, state_dtype
 from .surrogate import Exponential, Surrogate, get_surrogate
 
 __all__ = ["BaseNode", "CUBALIFNode", "IFNode", "LIFNode", "NeuronParameterError", "is_neuron", "materialize"]
@@ -82,6 +83,9 @@ class BaseNode(nn.Module):
         record_v: keep the last call's membrane trace ``[T, B, ...]`` in ``v_seq``.
         backend: ``"auto"`` (default: the fused kernel for the device and dtype when it builds, else the
             reference, saying which in one log line), ``"torch"`` (the reference), ``"cpu"`` or ``"triton"``.
+        fire_at_threshold: ``True`` (default, as SpikingJelly): spike when ``H >= theta``; ``False``:
+            only when ``H > theta``, NIR's definition and snnTorch's and Norse's (used for graphs
+            imported from them). Hard reset only; see :meth:`spike_threshold` for how it is exact.
     """
 
     default_threshold: float = 1.0
@@ -108,8 +112,15 @@ class BaseNode(nn.Module):
         record_spikes: bool = False,
         record_v: bool = False,
         backend: str = "auto",
+        fire_at_threshold: bool = True,
     ) -> None:
         super().__init__()
+        if not fire_at_threshold and v_reset is None:
+            raise ValueError(
+                "fire_at_threshold=False needs a hard reset (v_reset a number): a soft reset subtracts the threshold, "
+                "which the strict spike condition must not change"
+            )
+        self.fire_at_threshold = bool(fire_at_threshold)
         for what, sharing in (("imp_sharing", imp_sharing), ("threshold_sharing", threshold_sharing)):
             if sharing not in SHARINGS:
                 raise ValueError(f"{what} must be one of {SHARINGS}, got {sharing!r}")
@@ -264,6 +275,26 @@ class BaseNode(nn.Module):
             theta = theta.clamp_min(self.threshold_min)
         return theta
 
+    def spike_threshold(self, dtype: torch.dtype) -> float | torch.Tensor:
+        """The threshold handed to the backends, for neuron state of ``dtype``.
+
+        Every backend fires at ``H >= theta``. With ``fire_at_threshold=False`` it gets instead the
+        next number above ``theta`` in the state dtype, ``theta' = nextafter(theta, +inf)``: no
+        number of that dtype lies strictly between the two, so ``H >= theta'`` holds exactly when
+        ``H > theta`` for every ``H`` (IEEE comparison, also ``H - theta' >= 0``: the difference
+        of two floats is 0 only when they are equal). Only a hard reset is allowed, which does
+        not use ``theta``; the surrogate gradient is taken at ``H - theta'`` (one unit in the
+        last place from ``H - theta``) and passes on to a learnable ``theta`` unchanged.
+        """
+        theta = self._threshold()
+        if self.fire_at_threshold:
+            return theta
+        if not isinstance(theta, torch.Tensor):
+            return torch.nextafter(torch.tensor(theta, dtype=dtype), torch.tensor(math.inf, dtype=dtype)).item()
+        fixed = theta.detach().to(dtype)
+        step = torch.nextafter(fixed, torch.full_like(fixed, math.inf)) - fixed  # exact: the two are neighbours
+        return theta.to(dtype) + step  # = nextafter(theta) exactly, with theta's gradient
+
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``[T, B, *features]`` input current; returns spikes ``[T, B, *features]`` in ``x.dtype``."""
@@ -276,7 +307,7 @@ class BaseNode(nn.Module):
         out = backend.fn(
             x,
             dyn,
-            self._threshold(),
+            self.spike_threshold(state_dtype(x.dtype)),
             self._initial_v(x.shape[1:]),
             self._i if (self.stateful and self._i is not None) else None,
             self.record_v,
@@ -309,6 +340,8 @@ class BaseNode(nn.Module):
         parts.append(f"surrogate={self.surrogate}")
         if self.detach_reset:
             parts.append("detach_reset=True")
+        if not self.fire_at_threshold:
+            parts.append("fire_at_threshold=False")
         if self.stateful:
             parts.append("stateful=True")
         if self.backend != "auto":
