@@ -41,8 +41,8 @@ nccl=("${py[@]}" -m torch.distributed.run --standalone --nproc_per_node 2 benchm
   --out "$out/gpu_nccl.json")
 
 say() { printf '\n== %s\n' "$*"; }
-steps_tsv="$out/gpu_check.steps.tsv"
-: >"$steps_tsv"
+steps_tsv="$(mktemp)"  # one line per step: name, status, seconds, budget (summarised at the end)
+trap 'rm -f "$steps_tsv"' EXIT
 # run_step NAME BUDGET CMD...: runs CMD (stopped at twice its budget), records status, seconds and budget
 run_step() {
   local name="$1" budget="$2" t0=$SECONDS rc=0
@@ -77,7 +77,7 @@ from spikeforge.models import build_model
 build_model("sew_resnet18_cifar", num_classes=10)  # step 3 network builds
 print("  build sew_resnet18_cifar: ok")
 EOF
-  collected=$("${tests[@]}" --collect-only -q | grep -E "[0-9]+ (tests? )?(collected|selected)" || true)
+  collected=$("${tests[@]}" --collect-only | grep -E "[0-9]+ tests? collected" || true)
   [ -n "$collected" ] || { echo "step 1 collects no test" >&2; exit 1; }
   echo "  step 1 tests: $collected"
   "${py[@]}" benchmarks/bench_neuron.py --help >/dev/null && echo "  bench_neuron.py --help: ok"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 
 import pytest
 import torch
@@ -45,6 +46,9 @@ def interpreter_without_gpu():
         return
     old = os.environ.get("TRITON_INTERPRET")
     os.environ["TRITON_INTERPRET"] = "1"
+    # triton.jit picks interpreter or compiler when a kernel is defined: define them afresh here
+    sys.modules.pop(f"{triton_backend.__package__}.kernels", None)
+    triton_backend._kernels.cache_clear()
     triton_backend._kernels()
     yield
     if old is None:

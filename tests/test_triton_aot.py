@@ -18,8 +18,11 @@ in float32 and, for LIF, in bfloat16, float16 and float64.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -30,8 +33,30 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from spikeforge.neuron.ops.triton import kernels, op
+from spikeforge.neuron.ops.triton import op
 
+
+def _compiled_kernels() -> ModuleType:
+    """A private copy of ``kernels.py`` defined for Triton's compiler.
+
+    ``triton.jit`` picks interpreter or compiler when a kernel is defined, and the package's own
+    module may have been defined under ``TRITON_INTERPRET=1`` (``test_kernels_triton.py``).
+    """
+    old = os.environ.pop("TRITON_INTERPRET", None)
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "_spikeforge_triton_kernels_aot", Path(op.__file__).parent / "kernels.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if old is not None:
+            os.environ["TRITON_INTERPRET"] = old
+    return module
+
+
+kernels = _compiled_kernels()
 TARGETS = (80, 90)
 TRITON_DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float64": "fp64"}
 # pointers in the input dtype; the others hold the state dtype (float32, or float64 for float64 inputs)

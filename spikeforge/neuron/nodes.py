@@ -364,6 +364,8 @@ class LIFNode(BaseNode):
 
     ``H[t] = V[t-1] + (X[t] - (V[t-1] - V_r)) / tau`` with ``decay_input`` (default), else
     ``H[t] = V[t-1] - (V[t-1] - V_r) / tau + X[t]``; ``V_r`` is ``v_reset`` or 0 (soft reset).
+    Every backend computes ``/ tau`` as a multiply by ``1 / tau`` rounded once to the state
+    dtype (``reference.leak_factor``), so results are the same on CPU and CUDA.
 
     Args:
         tau: membrane time constant (> 1).

@@ -89,7 +89,8 @@ def supports(device: torch.device, dtype: torch.dtype, dyn: Dynamics) -> bool:
         and unsupported_reason(dyn) is None
         and _triton_installed()
         and torch.cuda.is_available()
-        and unusable_reason(device) is None
+        # probed by eager calls; a compiled graph is not made to trace the probe
+        and (torch.compiler.is_compiling() or unusable_reason(device) is None)
     )
 
 
