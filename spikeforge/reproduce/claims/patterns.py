@@ -36,7 +36,7 @@ T = 4
 
 
 def _arms(budget: Budget) -> list[Arm]:
-    return [imp_arm("digits", T, "neuron-U(-.2,.2)", s, budget) for s in budget.seeds]
+    return [imp_arm("digits", T, "neuron-U(-.2,.2)", s, budget) for s in budget.seeds_for("digits")]
 
 
 def arms(budget: Budget) -> list[Arm]:
@@ -133,7 +133,7 @@ def analyze(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> 
     ]
     verdict = conjunction([v_learned, v_sweep])
     fig = _plot(n_zero, float(sweep["num_mappings"]), n_learned, n_init, out_dir / "pattern_mapping_counts.png")
-    seeds = list(budget.seeds)
+    seeds = list(budget.seeds_for("digits"))
     # Every claim fills the same ClaimReport fields with its own texts and numbers: alike in shape
     # between the claim modules, with no logic in common to share.
     return ClaimReport(
