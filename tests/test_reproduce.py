@@ -486,3 +486,10 @@ def test_study_models_shapes_and_imp_sharing():
     assert all(m.bias is None for m in net.modules() if isinstance(m, torch.nn.Conv1d))
     vgg = NarrowVGGLegacy(T=3)
     assert vgg(torch.rand(3, 2, 2, 16, 16)).shape == (3, 2, 10)
+
+
+def test_claim6_note_says_when_the_learned_count_is_the_init_count():
+    from spikeforge.reproduce.claims import patterns
+
+    assert "equals the count at initialisation for every seed (2 of 2)" in patterns._init_note([73.0, 73.0], [73, 73])
+    assert "differs from the count at initialisation for 1 of 2 seeds" in patterns._init_note([74.0, 73.0], [73, 73])
