@@ -259,7 +259,8 @@ def analyze(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> 
         headroom="; ".join(headroom),
         figure_caption=(
             "top: training loss per iteration (mean ± std over seeds) of SDT, TET and LTS; bottom: training accuracy "
-            "of each loss's readout, the common metric (memorise at T = 2, 4, 6; digits and mnist1d at T = 4)."
+            f"of each loss's readout, the common metric (memorise at T = {', '.join(map(str, _memorise_ts(budget)))}; "
+            f"digits and mnist1d at T = {T})."
         ),
     )
 
