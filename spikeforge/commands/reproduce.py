@@ -27,7 +27,9 @@ def add_reproduce_parser(sub: argparse._SubParsersAction) -> list[str]:
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="3 seeds (the default); its runs are a subset of --full's")
-    mode.add_argument("--full", action="store_true", help="5 seeds (claims 2 and 5: 3), the same per-run budgets")
+    mode.add_argument(
+        "--full", action="store_true", help="5 seeds (claim 5: 3; claim 2 adds T = 2 and 6), the same per-run budgets"
+    )
     p.add_argument(
         "--out", default="runs/reproduce", metavar="DIR", help="output folder (default runs/reproduce, git-ignored)"
     )

@@ -9,7 +9,9 @@ reset to 0 (detached, as in SLAYER), a learnable per-neuron threshold initialise
 the exponential surrogate (scale 1.5, tau 3.75).
 
 Dense layers have no bias, like SLAYER's dense synapse, and Kaiming-normal weights
-(fan_in, ReLU gain), the paper's "Kaiming weight init".
+(fan_in, ReLU gain), the paper's "Kaiming weight init"; ``init="torch"`` keeps PyTorch's own
+``nn.Linear`` init instead (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), a sixth of Kaiming-normal's
+variance), as the IMP paper's official convergence script does.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ __all__ = [
     "rouser_shd",
 ]
 
+#: weight inits of :class:`SpikingMLP`: Kaiming-normal (the Rouser paper) or nn.Linear's own
+LINEAR_INITS = ("kaiming", "torch")
+
 # Rouser Table II: CUBA, Th_init 1.25 (learned per neuron), reset detached (SLAYER), exponential surrogate.
 ROUSER_NEURON: Mapping[str, Any] = neuron_preset("rouser_cuba")
 
@@ -55,7 +60,9 @@ class SpikingMLP(nn.Module):
         window: feed each step the last ``window`` input steps (1 = off), see
             :class:`~spikeforge.models.common.TimeWindow`.
         bias: whether the dense layers have a bias (SLAYER: no).
-        weight_scale: multiplies the Kaiming-initialised weights (SLAYER's ``weight_scale``).
+        weight_scale: multiplies the initialised weights (SLAYER's ``weight_scale``).
+        init: ``"kaiming"`` (Kaiming-normal, fan_in, ReLU gain; biases zero) or ``"torch"``
+            (``nn.Linear``'s default, weights and biases U(+-1/sqrt(fan_in))).
     """
 
     def __init__(
@@ -67,8 +74,11 @@ class SpikingMLP(nn.Module):
         window: int = 1,
         bias: bool = False,
         weight_scale: float = 1.0,
+        init: str = "kaiming",
     ) -> None:
         super().__init__()
+        if init not in LINEAR_INITS:
+            raise ValueError(f"init must be one of {list(LINEAR_INITS)}, got {init!r}")
         if len(sizes) < 2:
             raise ValueError(f"SpikingMLP needs at least input and output sizes, got {list(sizes)}")
         if input_pool < 1:
@@ -83,10 +93,11 @@ class SpikingMLP(nn.Module):
         for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True)):
             linear = nn.Linear(n_in, n_out, bias=bias)
             with torch.no_grad():
-                nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+                if init == "kaiming":
+                    nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+                    if linear.bias is not None:
+                        linear.bias.zero_()
                 linear.weight.mul_(weight_scale)
-                if linear.bias is not None:
-                    linear.bias.zero_()
             layers.append(MultiStep(linear))
             if i < n_layers - 1 or spiking_output:
                 # The layer width is known here, so per-neuron parameters exist before any forward.
@@ -126,9 +137,10 @@ def spiking_mlp(
     window: int = 1,
     bias: bool = False,
     weight_scale: float = 1.0,
+    init: str = "kaiming",
 ) -> SpikingMLP:
     """See :class:`SpikingMLP`."""
-    return SpikingMLP(sizes, neuron, spiking_output, input_pool, window, bias, weight_scale)
+    return SpikingMLP(sizes, neuron, spiking_output, input_pool, window, bias, weight_scale, init)
 
 
 # Each registered builder spells out its keyword options (no **kwargs), by design: the registry reads the

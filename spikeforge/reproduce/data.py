@@ -8,8 +8,9 @@ lookup, so these names work in every command (``spikeforge train`` too), not onl
   conv SNN within two epochs, which leaves little room to see an effect; a dense network reaches
   only about 60-70% on MNIST-1D.
 * ``random_memorisation``: the memorisation toy of Shen et al.'s official "convergence speed"
-  script: ``n`` random inputs (standard normal, ``dim`` features) with random labels, the same
-  set for training and testing (the task is to memorise it; only the training loss matters).
+  script (``etc/convergence speed/plot_bp_static.py``): ``n = 1024`` inputs uniform on [0, 1)
+  (``torch.rand``) with ``dim = 16`` features and random labels of ``classes = 16``, the same set
+  for training and testing (the task is to memorise it; only the training curves matter).
 * ``sim_event_digits_hard``: ``sim_event_digits`` made harder so that an event-data effect has
   room to show: a fixed random subset of ``train_samples`` training recordings, plus Poisson
   background noise of ``noise`` events per pixel, polarity and frame added to every frame (the
@@ -24,19 +25,29 @@ from torch.utils.data import Dataset, TensorDataset
 
 from ..data.registry import DatasetInfo
 
-__all__ = ["DATASETS", "MEMORISATION", "MNIST1D_STATIC", "SIM_EVENTS_HARD", "NoisyFrames"]
+__all__ = ["DATASETS", "MEMORISATION", "MEMORISATION_CLASSES", "MNIST1D_STATIC", "SIM_EVENTS_HARD", "NoisyFrames"]
 
 MNIST1D_STATIC = "mnist1d_static"  # a built-in dataset; named here for the study's tasks
 MEMORISATION = "random_memorisation"
 SIM_EVENTS_HARD = "sim_event_digits_hard"
 
 
+MEMORISATION_CLASSES = 16  # the official script's label range: randint(0, 16)
+
+
 def _random_memorisation(
-    root: str | None, split: str, T: int | None, n: int = 1024, dim: int = 100, classes: int = 10, seed: int = 0
+    root: str | None,
+    split: str,
+    T: int | None,
+    n: int = 1024,
+    dim: int = 16,
+    classes: int = MEMORISATION_CLASSES,
+    seed: int = 0,
 ) -> TensorDataset:
-    """``n`` items ``([dim] float32, label)`` with random labels; the train and test splits are the same set."""
+    """``n`` items ``([dim] float32 uniform on [0, 1), label in [0, classes))``, drawn as the official
+    script draws them (``torch.rand`` then ``torch.randint``); the train and test splits are the same set."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, dim, generator=g)
+    x = torch.rand(n, dim, generator=g)
     y = torch.randint(0, classes, (n,), generator=g)
     return TensorDataset(x, y)
 
@@ -83,7 +94,7 @@ DATASETS = (
     DatasetInfo(
         MEMORISATION,
         "static",
-        10,
+        MEMORISATION_CLASSES,
         _random_memorisation,
         needs_root=False,
         description="random inputs with random labels (memorise)",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.jsonio import write_json
-from .stats import Comparison
+from .stats import Comparison, power, seeds_needed
 
 __all__ = ["ClaimReport", "comparison_row", "markdown_table", "write_claim", "write_summary"]
 
@@ -74,6 +74,13 @@ def comparison_row(label: str, metric: str, cmp: Comparison, scale: float = 1.0,
     def num(v: float) -> str:
         return "n/a" if not math.isfinite(v) else f"{scale * v:+.{digits}f}"
 
+    # power at the margin from the observed spread of the per-seed differences (stats.power)
+    n = min(cmp.treatment.n, cmp.baseline.n)
+    sd = cmp.se * math.sqrt(n) if n >= 2 else math.nan
+    needed = seeds_needed(sd, cmp.margin)
+    p = power(sd, cmp.margin, n) if n >= 2 else math.nan
+    seeds = "n/a" if needed is None else f"{n} ({p:.0%}); {needed} for 80%"
+
     return {
         "comparison": label,
         "metric": metric,
@@ -84,6 +91,7 @@ def comparison_row(label: str, metric: str, cmp: Comparison, scale: float = 1.0,
         "interval": f"[{num(cmp.lo)}, {num(cmp.hi)}]",
         "kind": cmp.kind,
         "margin": f"{scale * cmp.margin:g}",
+        "seeds": seeds,
         "verdict": cmp.verdict,
         "raw": {
             "treatment": dataclasses.asdict(cmp.treatment),
@@ -93,6 +101,9 @@ def comparison_row(label: str, metric: str, cmp: Comparison, scale: float = 1.0,
             "lo": cmp.lo,
             "hi": cmp.hi,
             "margin": cmp.margin,
+            "sd_of_differences": sd,
+            "power": p,
+            "seeds_needed": needed,
         },
     }
 
@@ -107,6 +118,7 @@ COMPARISON_COLUMNS: list[tuple[str, str]] = [
     ("interval", "d ± 2 SE"),
     ("kind", "test"),
     ("margin", "margin"),
+    ("seeds", "seeds (power at the margin); seeds for 80%"),
     ("verdict", "verdict"),
 ]
 
@@ -196,7 +208,9 @@ RULE = [
     "(each claim states its own). A claim with several comparisons leaves the untestable ones out; it holds if",
     "at least half hold and none fails, does not hold if at least half fail and none holds, is a tie if ties",
     "(and failures) make at least half, none holds and ties outnumber failures, and is inconclusive otherwise.",
-    "With 3 to 5 seeds, 2 SE is a screening threshold, not a formal test.",
+    "With 3 to 5 seeds, 2 SE is a screening threshold, not a formal test. Power: each comparison states its",
+    "seeds, the probability that they show a true effect of the margin as 'holds' (normal approximation with the",
+    "observed SD of the per-seed differences, Phi(margin sqrt(n) / SD - 2)), and the seeds that would give 80%.",
 ]
 
 

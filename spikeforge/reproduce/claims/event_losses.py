@@ -41,7 +41,7 @@ def _label(loss: str, imp: bool) -> str:
 
 
 def _arms(budget: Budget, loss: str, imp: bool) -> list[Arm]:
-    return [event_arm(loss, imp, s, budget) for s in budget.seeds]
+    return [event_arm(loss, imp, s, budget) for s in budget.seeds_for("event_hard")]
 
 
 def arms(budget: Budget) -> list[Arm]:
@@ -56,7 +56,8 @@ def _setup(budget: Budget) -> str:
         "subset), Poisson background noise 0.05 events / pixel / polarity / frame, 360 test recordings (noisy too). "
         "narrow_vgg_legacy: conv3x3(16, 32)-P-(64, 64)-P units with TEBN and the legacy LIF (decay 0.25, hard reset, "
         f"triangle surrogate), dropout 0.25, linear; AdamW lr 2e-3, cosine, {tb.epochs} epochs x "
-        f"{tb.steps or 'all'} steps of batch 32, seeds {list(budget.seeds)}. TET = (1 - lambda) mean_t CE(O[t], y) "
+        f"{tb.steps or 'all'} steps of batch 32, seeds {list(budget.seeds_for('event_hard'))}. "
+        "TET = (1 - lambda) mean_t CE(O[t], y) "
         f"+ lambda mean_t MSE(O[t], 1) with lambda = {TET_LAMBDA:g}; TET-S = the same with label smoothing 0.01. "
         "Readout: time mean. Metric: final test accuracy."
     )

@@ -73,7 +73,7 @@ def imp_arm(task: str, T: int, imp: str, seed: int, budget: Budget) -> Arm:
 
 
 def _arms(budget: Budget, task: str, T: int, imp: str) -> list[Arm]:
-    return [imp_arm(task, T, imp, s, budget) for s in budget.seeds]
+    return [imp_arm(task, T, imp, s, budget) for s in budget.seeds_for(task)]
 
 
 def arms(budget: Budget) -> list[Arm]:
@@ -169,7 +169,8 @@ def _setup(budget: Budget) -> str:
     d, m = budget.tasks["digits"], budget.tasks["mnist1d_conv"]
     return (
         "LTS loss (readout: last step), IF neurons (soft reset, ATan), bias-free conv-BN nets, IMP without weight "
-        f"decay, seeds {list(budget.seeds)}. digits: digits_convnet, T=4, {d.epochs} epochs x {d.steps or 'all'} "
+        f"decay, seeds {list(budget.seeds_for('digits'))}. digits: digits_convnet, T=4, {d.epochs} epochs x "
+        f"{d.steps or 'all'} "
         "steps. mnist1d_conv: static MNIST-1D, conv1d(32, k5)-BN-IF, conv1d(64, k5, stride 2)-BN-IF, avg-pool, "
         f"linear; T in {{2, 4}}, {m.epochs} epochs x {m.steps or 'all'} steps of batch 64. IMP variants: per neuron "
         "or per channel, init U(-0.2, 0.2) or U(0.4, 0.6), against IMP = 0."
