@@ -139,7 +139,7 @@ def make_variant(variant: str, base: nn.Module, x: torch.Tensor) -> tuple[nn.Mod
 def _saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
     """Bytes in autograd's saved tensors of one forward (SpikeForge's packing included)."""
     result = SavedBytes()
-    seen: set[int] = set()
+    seen: set[int] = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
 
     def meter(t: torch.Tensor) -> None:
         s = t.untyped_storage()
@@ -198,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.rounds):
             for v in variants:  # interleaved: every round runs every variant once
                 results[v].append(measure(*models[v], x, y))
-        name, _, T, _, shape, _ = NETS[net]
+        name, _, T, _, _, _ = NETS[net]
         print(f"\n{net} ({name}), T={T}, batch {x.shape[1]}, {args.rounds} rounds interleaved, {args.threads} threads")
-        print(f"| variant | saved MiB | held MiB | peak MiB | step s | time vs none | bytes vs none |")
+        print("| variant | saved MiB | held MiB | peak MiB | step s | time vs none | bytes vs none |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         ref_t = statistics.median(r["seconds"] for r in results["none"]) if "none" in results else None
         ref_h = statistics.median(r["held"] for r in results["none"]) if "none" in results else None
