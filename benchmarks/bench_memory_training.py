@@ -193,11 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     variants = args.variants.split(",")
     for net in args.nets.split(","):
         base, x, y = build(net, args.batch_scale)
-        models = {v: make_variant(v, base, x) for v in variants}
+        models = {}
+        for v in variants:
+            print(f"[{net}] preparing {v}", file=sys.stderr, flush=True)
+            models[v] = make_variant(v, base, x)
         results: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         for _ in range(args.rounds):
             for v in variants:  # interleaved: every round runs every variant once
                 results[v].append(measure(*models[v], x, y))
+                print(f"[{net}] {v}: {results[v][-1]}", file=sys.stderr, flush=True)
         name, _, T, _, _, _ = NETS[net]
         print(f"\n{net} ({name}), T={T}, batch {x.shape[1]}, {args.rounds} rounds interleaved, {args.threads} threads")
         print("| variant | saved MiB | held MiB | peak MiB | step s | time vs none | bytes vs none |")

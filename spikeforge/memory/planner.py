@@ -135,7 +135,7 @@ def estimate(
 
 
 def build_for_planning(config: str, batch: int, overrides: list[str] | None = None) -> tuple[Any, Any, Any, Any]:
-    """The config, its model (CPU), a random model input ``[T, batch, ...]`` of the dataset's shape, and its loss."""
+    """The config, its model (CPU, materialised), a random model input ``[T, batch, ...]`` of the dataset's shape, and its loss."""
     import torch
 
     from ..data.registry import dataset_info
@@ -155,4 +155,5 @@ def build_for_planning(config: str, batch: int, overrides: list[str] | None = No
         sample = (torch.rand(cfg.T, batch, *shape) > 0.8).float()  # event frames
     else:
         sample = encode_batch(torch.rand(batch, *shape), encoder, cfg.T)
+    materialize(model, sample[:, :1])  # lazily shaped neuron parameters exist before any measurement
     return cfg, model, sample, build_loss_from_config(cfg)
