@@ -36,7 +36,7 @@ def _grads(model, x, loss_fn, y, mode):
     ],
 )
 def test_every_mode_gives_the_default_gradients(config, has_blocks):
-    cfg, model, x, loss_fn = build_for_planning(config, 1, ["precision=fp32"])
+    _, model, x, loss_fn = build_for_planning(config, 1, ["precision=fp32"])
     model.train()
     y = torch.zeros(x.shape[1], dtype=torch.long)
     ref = _grads(model, x, loss_fn, y, "none")

@@ -135,7 +135,8 @@ def estimate(
 
 
 def build_for_planning(config: str, batch: int, overrides: list[str] | None = None) -> tuple[Any, Any, Any, Any]:
-    """The config, its model (CPU, materialised), a random model input ``[T, batch, ...]`` of the dataset's shape, and its loss."""
+    """The config, its model (CPU, materialised), a random model input ``[T, batch, ...]`` of the dataset's
+    shape, and its loss."""
     import torch
 
     from ..data.registry import dataset_info
