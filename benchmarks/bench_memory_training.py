@@ -11,7 +11,7 @@ because the machine is shared. Per variant:
 
 * ``saved MiB``: bytes autograd keeps for the backward, each storage once (``saved_tensors_hooks``);
   for SpikeForge after its packing. SpikingJelly's checkpoints keep their (compressed) inputs outside
-  autograd's saved tensors, so this column does not see them: compare ``held MiB``.
+  autograd's saved tensors: they are added (each checkpointed block's input, as bits when binary).
 * ``held MiB``: resident memory the forward adds and holds until the backward (``VmRSS`` after the
   forward minus before it, freed memory returned with ``malloc_trim`` first), the same method for all.
 * ``peak MiB``: the step's peak resident memory above the memory before it (``VmHWM`` reset through
@@ -114,6 +114,8 @@ def make_variant(variant: str, base: nn.Module, x: torch.Tensor) -> tuple[nn.Mod
     binary = _binary_inputs(model, x)
     block_names = [n for n, _ in blocks(model)]
     block_types = tuple({type(m) for _, m in blocks(model)})
+    if variant != "sj":
+        _count_payloads(model, binary)
     model = with_spikingjelly_neurons(model)
     reset = lambda: functional.reset_net(model)  # noqa: E731
     if variant == "sj memopt L1":
@@ -136,10 +138,25 @@ def make_variant(variant: str, base: nn.Module, x: torch.Tensor) -> tuple[nn.Mod
     return model, reset
 
 
+PAYLOAD: list[int] = [0]
+
+
+def _count_payloads(model: nn.Module, binary: dict[str, bool]) -> None:
+    """SpikingJelly's checkpoints keep each block's input outside autograd's saved tensors (bits when binary,
+    else the tensor): count it, once per training forward of the block."""
+    for name, m in blocks(model):
+
+        def hook(mod: nn.Module, args: tuple, bits: bool = binary[name]) -> None:
+            t = args[0]
+            PAYLOAD[0] += (t.numel() + 7) // 8 if bits else t.numel() * t.element_size()
+
+        m.register_forward_pre_hook(hook)
+
+
 def _saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
     """Bytes in autograd's saved tensors of one forward (SpikeForge's packing included)."""
     result = SavedBytes()
-    seen: set[int] = set()
+    seen: set[int] = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
 
     def meter(t: torch.Tensor) -> None:
         s = t.untyped_storage()
@@ -147,6 +164,7 @@ def _saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
             seen.add(s.data_ptr())
             result.total += s.nbytes()
 
+    PAYLOAD[0] = 0
     plan = getattr(model, "_spikeforge_memory", None)
     if plan is not None and plan._session is not None:
         plan._session.meter = meter
@@ -158,7 +176,7 @@ def _saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
         with SavedSpikes(SpikeMarks(), compress=False, meter=meter):
             out = model(x)
     del out
-    return result.total
+    return result.total + PAYLOAD[0]
 
 
 def measure(model: nn.Module, reset: Callable[[], None], x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
@@ -193,14 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     variants = args.variants.split(",")
     for net in args.nets.split(","):
         base, x, y = build(net, args.batch_scale)
-        models = {v: make_variant(v, base, x) for v in variants}
+        models = {}
+        for v in variants:
+            print(f"[{net}] preparing {v}", file=sys.stderr, flush=True)
+            models[v] = make_variant(v, base, x)
         results: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         for _ in range(args.rounds):
             for v in variants:  # interleaved: every round runs every variant once
                 results[v].append(measure(*models[v], x, y))
-        name, _, T, _, shape, _ = NETS[net]
+                print(f"[{net}] {v}: {results[v][-1]}", file=sys.stderr, flush=True)
+        name, _, T, _, _, _ = NETS[net]
         print(f"\n{net} ({name}), T={T}, batch {x.shape[1]}, {args.rounds} rounds interleaved, {args.threads} threads")
-        print(f"| variant | saved MiB | held MiB | peak MiB | step s | time vs none | bytes vs none |")
+        print("| variant | saved MiB | held MiB | peak MiB | step s | time vs none | bytes vs none |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         ref_t = statistics.median(r["seconds"] for r in results["none"]) if "none" in results else None
         ref_h = statistics.median(r["held"] for r in results["none"]) if "none" in results else None

@@ -47,7 +47,7 @@ def add_memory_parser(subparsers: argparse._SubParsersAction) -> list[str]:
 
 
 def _mib(n: float) -> str:
-    return f"{n / 2**20:,.1f}"
+    return f"{n / 2**20:,.2f}"
 
 
 def _gib(n: float) -> str:

@@ -68,9 +68,11 @@ def _block_stack(model: nn.Module) -> tuple[list[str], list]:
 
 
 def saved_bytes(model: nn.Module, x: torch.Tensor) -> SavedBytes:
-    """Bytes one training forward of ``model`` on ``x`` saves for the backward, under the model's memory mode."""
+    """Bytes one training forward of ``model`` on ``x`` saves for the backward, under the model's memory mode
+    (activations only: the model's own parameters and buffers, which layers save too, are not counted)."""
     result = SavedBytes()
-    seen: set[int] = set()
+    # Parameters and buffers that layers save (a convolution keeps its weight) are the model's, not activations.
+    seen: set[int] = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
     stack, handles = _block_stack(model)
 
     def meter(t: torch.Tensor) -> None:

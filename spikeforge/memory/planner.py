@@ -5,7 +5,9 @@ the batch; the bytes do not depend on the device) under each memory mode. A trai
 holds, besides them, the parameters, their gradients and the optimiser's state, and at its peak
 the activations of the block being differentiated (with their gradients): :data:`TRANSIENT`
 times the largest block's bytes under mode ``none``. A CUDA process also holds its context and
-kernels (:data:`CUDA_CONTEXT`). ``largest_batch`` is the largest batch whose total fits the memory.
+kernels (:data:`CUDA_CONTEXT`). Under ``checkpoint`` and ``auto`` the backward also rebuilds the
+activations of one recomputed block at a time: the largest one's bytes under ``none`` are added.
+``largest_batch`` is the largest batch whose total fits the memory.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class MemoryEstimate:
     per_sample: dict[str, float] = field(default_factory=dict)  # mode -> saved bytes per sample
     per_step: dict[str, float] = field(default_factory=dict)  # mode -> saved bytes whatever the batch
     transient_per_sample: float = 0.0
+    recompute_per_sample: dict[str, float] = field(default_factory=dict)  # mode -> largest recomputed block
     param_bytes: int = 0
     grad_bytes: int = 0
     optimizer_bytes: int = 0
@@ -67,12 +70,16 @@ class MemoryEstimate:
         """Bytes of a training process at ``batch`` under ``mode``."""
         context = CUDA_CONTEXT if cuda else 0
         fixed = self.fixed_bytes + context + self.per_step[mode]
-        return fixed + batch * (self.per_sample[mode] + self.transient_per_sample)
+        return fixed + batch * self.peak_per_sample(mode)
+
+    def peak_per_sample(self, mode: str) -> float:
+        """Saved bytes, the backward's transient, and the activations of the block being recomputed."""
+        return self.per_sample[mode] + self.transient_per_sample + self.recompute_per_sample.get(mode, 0.0)
 
     def largest_batch(self, mode: str, memory: int, cuda: bool = True) -> int:
         """The largest batch per process whose :meth:`total` fits ``memory`` bytes (0: not even one sample)."""
         room = memory - self.fixed_bytes - self.per_step[mode] - (CUDA_CONTEXT if cuda else 0)
-        per = self.per_sample[mode] + self.transient_per_sample
+        per = self.peak_per_sample(mode)
         return max(int(room // per), 0) if per > 0 else 0
 
 
@@ -131,11 +138,17 @@ def estimate(
     none = est.per_block.get("none", {})
     largest = max((v for k, v in none.items() if k != OTHER), default=0.0)
     est.transient_per_sample = TRANSIENT * largest
+    # A recomputed block's activations exist again while its gradient is computed, on top of the rest.
+    recomputed = {"checkpoint": list(none), "auto": est.auto_recomputed}
+    for mode, names in recomputed.items():
+        if mode in modes:
+            est.recompute_per_sample[mode] = max((none.get(n, 0.0) for n in names if n != OTHER), default=0.0)
     return est
 
 
 def build_for_planning(config: str, batch: int, overrides: list[str] | None = None) -> tuple[Any, Any, Any, Any]:
-    """The config, its model (CPU), a random model input ``[T, batch, ...]`` of the dataset's shape, and its loss."""
+    """The config, its model (CPU, materialised), a random model input ``[T, batch, ...]`` of the dataset's
+    shape, and its loss."""
     import torch
 
     from ..data.registry import dataset_info
@@ -155,4 +168,5 @@ def build_for_planning(config: str, batch: int, overrides: list[str] | None = No
         sample = (torch.rand(cfg.T, batch, *shape) > 0.8).float()  # event frames
     else:
         sample = encode_batch(torch.rand(batch, *shape), encoder, cfg.T)
+    materialize(model, sample[:, :1])  # lazily shaped neuron parameters exist before any measurement
     return cfg, model, sample, build_loss_from_config(cfg)

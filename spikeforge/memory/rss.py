@@ -61,7 +61,7 @@ def step_peak(config: str, batch: int, mode: str, overrides: list[str] | None = 
     before = _status("VmRSS")
     step()
     peak = _status("VmHWM") - before
-    estimated = est.per_step[mode] + batch * (est.per_sample[mode] + est.transient_per_sample) + est.grad_bytes
+    estimated = est.per_step[mode] + batch * est.peak_per_sample(mode) + est.grad_bytes
     return {"batch": batch, "mode": mode, "measured": peak, "estimated": estimated}
 
 
