@@ -167,6 +167,8 @@ def train(
         claim: RunClaim | None = None
         finished = False
         try:
+            if resume is None:
+                check_init_from(cfg)  # a missing weights file is the first thing said, before any folder
             _autocast(cfg, device)  # fp16 without CUDA is refused before a run folder is made
             claim = claim_run_folder(cfg, env, resume, run_dir, overwrite)
             result = _train(cfg, env, device, claim, callbacks or [], verbose and env.is_main, t_start)
