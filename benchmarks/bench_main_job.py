@@ -7,7 +7,8 @@ random order every round so machine load hits both alike):
   ``configs/digits_imp_lts.yaml`` (learnable IMP + LTS), as a user runs it;
 * ``spikingjelly``: ``benchmarks/main_job/sj_digits.py``, the same network, data split,
   optimiser, schedule, epochs and thread count written with SpikingJelly 2.0 layers
-  (its ``--epochs`` default mirrors the SpikeForge config's).
+  (its defaults mirror the SpikeForge config's: epochs, batch size, learning rate, ...;
+  ``tests/test_bench_main_job.py`` checks that they do).
 
 Reports the median wall time and the final test accuracy of each round and writes
 ``benchmarks/results/bench_main_job.{json,md}``. Run: ``./run python benchmarks/bench_main_job.py``

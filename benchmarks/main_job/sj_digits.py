@@ -21,19 +21,25 @@ import time
 T0 = time.perf_counter()
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The script's options; their defaults mirror ``spikeforge/configs/digits_imp_lts.yaml``
+    (``tests/test_bench_main_job.py`` checks that they do), except the widths (see above)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--T", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--lr", type=float, default=7e-3)
     parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--tau", type=float, default=2.0)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--widths", type=int, nargs=2, default=[32, 64], help="channels of the two conv layers")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
 
     import numpy as np
     import torch
