@@ -17,14 +17,8 @@ from spikeforge.data.augment import (
     translate,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Augmentation runs in DataLoader workers, which use one torch thread (tiny ops on many threads crawl)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Augmentation runs in DataLoader workers, which use one torch thread (tiny ops on many threads crawl).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def spot(h=9, w=9, row=2, col=3, T=3):

@@ -8,13 +8,7 @@ import torch
 from spikeforge.memory import MODES, apply_memory, blocks, remove_plan
 from spikeforge.memory.planner import build_for_planning
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _grads(model, x, loss_fn, y, mode):

@@ -8,13 +8,7 @@ import torch
 from spikeforge.train.config import ConfigError, load_config
 from spikeforge.train.engine import train
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _metrics(row: dict) -> dict:
