@@ -21,17 +21,22 @@ Label smoothing follows mmpretrain's ``'original'`` mode:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import UserError, values_checked_as_user_errors
+from .registry import Registry, options_as_kwargs, options_from_signature, parse_options
+
 __all__ = [
     "LOSSES",
     "READOUTS",
     "LTSLoss",
+    "LossInfo",
     "SDTLoss",
     "SpikeRateLoss",
     "TETLoss",
@@ -39,7 +44,11 @@ __all__ = [
     "build_loss",
     "count_readout",
     "last_readout",
+    "loss_info",
+    "loss_key",
+    "loss_names",
     "mean_readout",
+    "register_loss",
     "smooth_targets",
 ]
 
@@ -95,6 +104,79 @@ def _repeat_target(target: torch.Tensor, T: int) -> torch.Tensor:
     return target.repeat(T) if target.dim() == 1 else target.repeat(T, 1)
 
 
+# ----------------------------------------------------------------------------- the loss registry
+@dataclasses.dataclass(frozen=True)
+class LossInfo:
+    """A registered loss.
+
+    Attributes:
+        name: registry name (``loss.name`` in a config), in its normal spelling (:func:`loss_key`).
+        builder: ``builder(**options) -> nn.Module`` (a loss class, or a function), the module mapping
+            ``(outputs [T, B, K], target [B] or [B, K])`` to a scalar.
+        options_type: the typed options (``loss.options``), a frozen dataclass; declared at registration,
+            or derived from the builder's signature.
+        readout: the name in :data:`READOUTS` of the evaluation readout, for a built module that has no
+            ``readout`` attribute of its own.
+        description: one line, for ``spikeforge losses``.
+    """
+
+    name: str
+    builder: Callable[..., nn.Module]
+    options_type: type
+    readout: str = "mean"
+    description: str = ""
+
+    def options(self) -> list[str]:
+        """The option names, in the order of the options dataclass."""
+        return [f.name for f in dataclasses.fields(self.options_type)]
+
+    def parse_options(self, options: Mapping[str, Any] | None) -> Any:
+        """``options`` validated into :attr:`options_type` (:class:`~spikeforge.errors.UserError` otherwise)."""
+        return parse_options(f"loss {self.name!r}", self.options_type, options)
+
+
+LOSSES: Registry[LossInfo] = Registry("loss")
+B = TypeVar("B", bound=Callable[..., nn.Module])
+
+
+def loss_key(name: str) -> str:
+    """The normal spelling of a loss name: lower case, ``-`` as ``_`` (``TET-S`` -> ``tet_s``); the one
+    normaliser of config validation and :func:`build_loss`."""
+    return name.lower().replace("-", "_") if isinstance(name, str) else name
+
+
+def register_loss(
+    name: str,
+    *,
+    options: type | None = None,
+    readout: str | None = None,
+    description: str = "",
+    replace: bool = False,
+) -> Callable[[B], B]:
+    """Decorator registering a loss builder (a class or a function returning an ``nn.Module``) under ``name``.
+
+    Args:
+        options: a frozen dataclass of the loss's options, whose ``__post_init__`` checks their values
+            (then checked when a config is loaded); the builder is called with its fields as keywords.
+            ``None``: the builder's own keyword parameters are the options.
+        readout: the evaluation readout (a name in :data:`READOUTS`), used when the built module has
+            no ``readout`` of its own; ``None``: the builder's ``readout_name`` (the built-in classes'),
+            else ``"mean"``.
+        replace: override a loss already registered under ``name`` (otherwise a ``ValueError``).
+    """
+    key = loss_key(name)
+
+    def wrap(builder: B) -> B:
+        readout_name = readout if readout is not None else getattr(builder, "readout_name", "mean")
+        if readout_name not in READOUTS:
+            raise ValueError(f"loss {name!r}: readout must be one of {list(READOUTS)}, got {readout_name!r}")
+        options_type = options if options is not None else options_from_signature(key, builder)
+        LOSSES.add(key, LossInfo(key, builder, options_type, readout_name, description), replace=replace)
+        return builder
+
+    return wrap
+
+
 class _Loss(nn.Module):
     readout_name = "mean"
 
@@ -103,6 +185,7 @@ class _Loss(nn.Module):
         return READOUTS[self.readout_name]
 
 
+@register_loss("sdt", description="cross-entropy of the time-averaged output (standard direct training)")
 class SDTLoss(_Loss):
     """Standard direct training: cross-entropy of the time-averaged output."""
 
@@ -115,6 +198,7 @@ class SDTLoss(_Loss):
         return _ce(outputs.mean(0), target, self.label_smoothing)
 
 
+@register_loss("tet", description="mean over steps of the per-step cross-entropy, optional MSE regulariser (TET)")
 class TETLoss(_Loss):
     """Temporal efficient training: mean over steps of the per-step cross-entropy.
 
@@ -140,6 +224,7 @@ class TETLoss(_Loss):
         return loss
 
 
+@register_loss("tet_s", description="TET with label-smoothed per-step cross-entropy, eps 0.01 (Shen et al. 2024)")
 class TETSLoss(TETLoss):
     """TET-S (Shen et al. 2024): TET with label-smoothed per-step CE, ``eps`` = 0.01 by default."""
 
@@ -147,6 +232,7 @@ class TETSLoss(TETLoss):
         super().__init__(lam=lam, phi=phi, label_smoothing=label_smoothing)
 
 
+@register_loss("lts", description="cross-entropy of the last time step only (Shen et al. 2024)")
 class LTSLoss(_Loss):
     """Last-time-step loss (Shen et al. 2024): cross-entropy of ``O[T-1]``; read out at the last step."""
 
@@ -161,6 +247,7 @@ class LTSLoss(_Loss):
         return _ce(outputs[-1], target, self.label_smoothing)
 
 
+@register_loss("spike_rate", description="MSE of output firing rates to target rates (Rouser / SLAYER)")
 class SpikeRateLoss(_Loss):
     """Rouser / SLAYER spike-rate loss: MSE between output firing rates and target rates.
 
@@ -183,18 +270,30 @@ class SpikeRateLoss(_Loss):
         return F.mse_loss(outputs.mean(0), rate_target)
 
 
-LOSSES: dict[str, type[_Loss]] = {
-    "sdt": SDTLoss,
-    "tet": TETLoss,
-    "tet_s": TETSLoss,
-    "lts": LTSLoss,
-    "spike_rate": SpikeRateLoss,
-}
+def loss_info(name: str) -> LossInfo:
+    """The registered loss ``name`` (any spelling :func:`loss_key` normalises);
+    :class:`~spikeforge.errors.UserError` listing the losses otherwise."""
+    info = LOSSES.get(loss_key(name), None)
+    if info is None:
+        raise UserError(f"unknown loss {name!r}; choose one of {loss_names()}")
+    return info
 
 
-def build_loss(name: str, **kwargs: Any) -> _Loss:
-    """Build a loss by name (``sdt``, ``tet``, ``tet_s``, ``lts``, ``spike_rate``)."""
-    key = name.lower().replace("-", "_")
-    if key not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
-    return LOSSES[key](**kwargs)
+def loss_names() -> list[str]:
+    """The registered losses, built-ins first in their documented order."""
+    return LOSSES.names(in_registration_order=True)
+
+
+def build_loss(name: str, **kwargs: Any) -> nn.Module:
+    """Build a loss by name (``sdt``, ``tet``, ``tet_s`` or ``tet-s``, ``lts``, ``spike_rate``, or a registered one).
+
+    Raises:
+        UserError: unknown loss, an option it does not have, or a value its options reject.
+    """
+    info = loss_info(name)
+    options = info.parse_options(kwargs)
+    with values_checked_as_user_errors(f"loss {info.name!r}: "):  # a loss class checks its own values too
+        loss = info.builder(**options_as_kwargs(options))
+    if not hasattr(loss, "readout"):  # a registered loss without its own readout: the declared one
+        loss.readout = READOUTS[info.readout]
+    return loss

@@ -21,7 +21,9 @@ user errors; :func:`option_defaults` lists the fields with their defaults.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import inspect
 import logging
 import types
 from collections.abc import Callable, Iterator, Mapping
@@ -33,8 +35,11 @@ from .errors import UserError, values_checked_as_user_errors
 __all__ = [
     "PLUGIN_GROUP",
     "Registry",
+    "check_option_names",
     "load_plugins",
     "option_defaults",
+    "options_as_kwargs",
+    "options_from_signature",
     "parse_options",
 ]
 
@@ -45,6 +50,7 @@ log = logging.getLogger(__name__)
 PLUGIN_GROUP = "spikeforge.plugins"
 
 E = TypeVar("E")
+_REQUIRED: Any = object()  # no default given (None is a valid default)
 
 
 class Registry(Generic[E]):
@@ -61,7 +67,8 @@ class Registry(Generic[E]):
         self._entries: dict[str, E] = {}
         self._builtins = builtins
         self._loading = False
-        self._loaded = builtins is None
+        # plugins load on the first lookup even where the built-ins register at import (builtins=None)
+        self._loaded = False
         _ALL.append(self)
 
     # ------------------------------------------------------------------ filling
@@ -91,24 +98,36 @@ class Registry(Generic[E]):
             self._loading = False
         load_plugins()
 
+    def load(self) -> None:
+        """Collect the built-ins and the plugins now (any lookup does it first): a ``register_*`` function
+        calls it so that a name a built-in takes is refused at once, not when the built-ins load."""
+        self._ensure_loaded()
+
     # ------------------------------------------------------------------ lookup
-    def get(self, name: str) -> E:
-        """The entry of ``name``; :class:`~spikeforge.errors.UserError` listing the known names otherwise."""
+    def get(self, name: str, default: Any = _REQUIRED) -> E:
+        """The entry of ``name``; :class:`~spikeforge.errors.UserError` listing the known names otherwise,
+        or ``default`` where one is given (as ``dict.get``)."""
         self._ensure_loaded()
         try:
             return self._entries[name]
         except (KeyError, TypeError):
+            if default is not _REQUIRED:
+                return default  # type: ignore[no-any-return]
             raise UserError(f"unknown {self.what} {name!r}; choose one of {self.names()}") from None
 
-    def names(self) -> list[str]:
-        """Every registered name, sorted."""
+    def names(self, *, in_registration_order: bool = False) -> list[str]:
+        """Every registered name, sorted (or in the order they were registered: built-ins first)."""
         self._ensure_loaded()
-        return sorted(self._entries)
+        return list(self._entries) if in_registration_order else sorted(self._entries)
 
     def items(self) -> list[tuple[str, E]]:
         """``(name, entry)`` pairs sorted by name."""
         self._ensure_loaded()
         return sorted(self._entries.items())
+
+    def values(self) -> list[E]:
+        """The entries, sorted by name."""
+        return [entry for _, entry in self.items()]
 
     def __contains__(self, name: object) -> bool:
         self._ensure_loaded()
@@ -126,6 +145,20 @@ class Registry(Generic[E]):
 
     def __repr__(self) -> str:
         return f"Registry({self.what!r}, {len(self._entries)} entries)"
+
+    # ------------------------------------------------------------------ the dict face, for tests and old callers
+    # (``monkeypatch.setitem(REGISTRY, name, entry)`` and ``REGISTRY.pop(name, None)`` keep working)
+    def __setitem__(self, name: str, entry: E) -> None:
+        self.add(name, entry, replace=True)
+
+    def __delitem__(self, name: str) -> None:
+        self.remove(name)
+
+    def pop(self, name: str, default: Any = _REQUIRED) -> E:
+        """Unregister ``name`` and return its entry (``default`` if it is not registered, where given)."""
+        if default is not _REQUIRED and name not in self:
+            return default  # type: ignore[no-any-return]
+        return self.remove(name)
 
 
 _ALL: list[Registry[Any]] = []
@@ -159,6 +192,45 @@ def load_plugins(group: str = PLUGIN_GROUP, *, again: bool = False) -> list[str]
 
 
 # ----------------------------------------------------------------------------- typed options
+def options_from_signature(name: str, builder: Callable[..., Any], skip: tuple[str, ...] = ()) -> type:
+    """The options dataclass of a builder that takes its options as keyword arguments.
+
+    A builder (a model's, a loss class, a dataset's without an ``options`` dataclass) may spell out its
+    options in its signature instead of declaring a dataclass: this is the one place where such a
+    signature becomes the options schema, so the builder's parameter list *is* its ``options`` (no
+    ``**kwargs``, else an unknown option could not be named). Each field keeps the parameter's annotation
+    and default (a parameter without one is a required option); ``skip`` names the parameters the caller
+    fills in itself (``root``, ``split``, ``T`` of a dataset). ``self`` of a class is left out.
+
+    Raises:
+        TypeError: the builder takes ``*args`` or ``**kwargs``.
+    """
+    fields: list[tuple[str, Any, Any]] = []
+    for param in inspect.signature(builder).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"{name}: its builder must list its options explicitly, without *args or **kwargs")
+        if param.name in skip or param.kind is param.POSITIONAL_ONLY:
+            continue
+        annotation = Any if param.annotation is param.empty else param.annotation
+        if param.default is param.empty:
+            fields.append((param.name, annotation, dataclasses.field()))
+        elif type(param.default).__hash__ is None:  # a list or dict default: one copy per instance
+            fields.append((param.name, annotation, dataclasses.field(default_factory=_copier(param.default))))
+        else:
+            fields.append((param.name, annotation, dataclasses.field(default=param.default)))
+    class_name = "".join(part.title() for part in str(name).replace("-", "_").split("_")) + "Options"
+    return dataclasses.make_dataclass(class_name, fields, frozen=True, kw_only=True)
+
+
+def _copier(value: Any) -> Callable[[], Any]:
+    return lambda: copy.deepcopy(value)
+
+
+def options_as_kwargs(options: Any) -> dict[str, Any]:
+    """An options dataclass as the keyword arguments of its builder (field by field, values not copied)."""
+    return {field.name: getattr(options, field.name) for field in dataclasses.fields(options)}
+
+
 def option_defaults(options_type: type) -> dict[str, Any]:
     """``{field: default}`` of an options dataclass (``None`` for a field without a default)."""
     out: dict[str, Any] = {}
@@ -183,9 +255,19 @@ def parse_options(owner: str, options_type: type, options: Mapping[str, Any] | N
             or a value the dataclass rejects.
     """
     options = dict(options or {})
+    check_option_names(owner, options_type, options)
+    with values_checked_as_user_errors(f"{owner}: "):
+        return options_type(**options)
+
+
+def check_option_names(owner: str, options_type: type, options: Mapping[str, Any]) -> None:
+    """Refuse a name in ``options`` that ``options_type`` has no field for (the values are not looked at:
+    for a config whose run fills in some options later, e.g. a model's ``num_classes``).
+
+    Raises:
+        UserError: ``"<owner> has no option [...]; allowed: [...]"``.
+    """
     allowed = sorted(f.name for f in dataclasses.fields(options_type))
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise UserError(f"{owner} has no option {unknown}; allowed: {allowed}")
-    with values_checked_as_user_errors(f"{owner}: "):
-        return options_type(**options)

@@ -2,9 +2,10 @@
 
 Every built-in dataset lives in one module of :mod:`spikeforge.data.datasets` that declares
 ``DATASETS = (DatasetInfo(...), ...)``: its name, kind, classes, builder, options dataclass and
-on-disk layout, together. This module collects them (every public module of that package, and
-the reproduction study's :mod:`spikeforge.reproduce.data`, on the first lookup); nothing else
-fills the registry. Users add their own with :func:`register_dataset`.
+on-disk layout, together. This module collects them (every public module of that package, on
+the first lookup); nothing else fills it with built-ins. Users and plug-ins (the reproduction
+study's too, :mod:`spikeforge.reproduce.plugin`) add theirs with :func:`register_dataset`; a
+name already taken is refused unless ``replace=True``.
 
 A builder is called as ``builder(root=..., split="train"|"test", T=..., options=...)`` when the
 dataset declares an ``options`` dataclass (the options are validated into it first), else as
@@ -23,21 +24,23 @@ fail with the allowed list (:func:`check_options` does this without building any
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
-import inspect
 import pkgutil
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
-from ..errors import UserError, values_checked_as_user_errors
+from ..errors import UserError
+from ..registry import Registry, option_defaults, options_from_signature, parse_options
 from .errors import EmptySplitError
 
 __all__ = [
     "DATASETS",
     "DatasetInfo",
     "Layout",
+    "add_dataset",
     "build_dataset",
     "check_options",
     "dataset_info",
@@ -88,46 +91,57 @@ class DatasetInfo:
     default_T: int | None = None
     layout: Layout | None = None
 
+    def schema(self) -> type:
+        """The options dataclass: ``options_type``, or the one derived from the builder's keyword options."""
+        if self.options_type is not None:
+            return self.options_type
+        return _signature_schema(self.name, self.builder)
+
     def defaults(self) -> dict[str, Any]:
         """Option names the dataset accepts, with their defaults."""
-        if self.options_type is not None:
-            return {f.name: _default(f) for f in dataclasses.fields(self.options_type)}
-        params = inspect.signature(self.builder).parameters
-        return {n: p.default for n, p in params.items() if n not in ("root", "split", "T")}
+        return option_defaults(self.schema())
 
     def options(self) -> list[str]:
         """Option names the builder accepts beyond ``root``, ``split`` and ``T``."""
         return sorted(self.defaults())
 
     def parse_options(self, options: Mapping[str, Any]) -> Any:
-        """``options`` checked against the allowed names (and validated into ``options_type``).
+        """``options`` checked against the allowed names and validated into the options dataclass
+        (for a builder with keyword options: the checked mapping).
 
         Raises:
             UserError: an unknown option, or (from the options dataclass) a bad value.
         """
-        allowed = self.options()
-        unknown = sorted(set(options) - set(allowed))
-        if unknown:
-            raise UserError(f"dataset {self.name!r} has no option {unknown}; allowed: {allowed}")
-        if self.options_type is None:
-            return dict(options)
-        with values_checked_as_user_errors(f"dataset {self.name!r}: "):  # the dataclass's own checks
-            return self.options_type(**options)
+        parsed = parse_options(f"dataset {self.name!r}", self.schema(), options)
+        return parsed if self.options_type is not None else dict(options)
 
 
-def _default(field: dataclasses.Field) -> Any:
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return None
+@functools.cache
+def _signature_schema(name: str, builder: Callable[..., Dataset]) -> type:
+    return options_from_signature(name, builder, skip=("root", "split", "T"))  # build_dataset passes those
 
 
-DATASETS: dict[str, DatasetInfo] = {}
 _BUILTIN_PACKAGE = f"{__package__}.datasets"
-# Collected with the built-ins: the reproduction study's datasets, so that `spikeforge train` finds them too.
-_STUDY_MODULE = "spikeforge.reproduce.data"
-_loaded = False
+
+
+def _collect_builtin() -> None:
+    """Register the ``DATASETS`` of every public module of :mod:`spikeforge.data.datasets` (the registry
+    calls this once, on its first lookup)."""
+    package = importlib.import_module(_BUILTIN_PACKAGE)
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            for info in importlib.import_module(f"{_BUILTIN_PACKAGE}.{module.name}").DATASETS:
+                DATASETS.add(info.name, info)
+
+
+DATASETS: Registry[DatasetInfo] = Registry("dataset", builtins=_collect_builtin)
+
+
+def add_dataset(info: DatasetInfo, *, replace: bool = False) -> DatasetInfo:
+    """Register a :class:`DatasetInfo`; a name already taken (by a built-in too) raises ``ValueError``
+    unless ``replace=True``."""
+    DATASETS.load()  # the built-ins first: a name they take is refused here, not when they load
+    return DATASETS.add(info.name, info, replace=replace)
 
 
 def register_dataset(
@@ -140,43 +154,25 @@ def register_dataset(
     options_type: type | None = None,
     default_T: int | None = None,
     layout: Layout | None = None,
+    replace: bool = False,
 ) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
-    """Decorator registering a builder under ``name`` (see the module docstring for its signature)."""
+    """Decorator registering a builder under ``name`` (see the module docstring for its signature).
+
+    A name already registered (a built-in's too) raises ``ValueError`` unless ``replace=True``.
+    """
 
     def wrap(builder: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        DATASETS[name] = DatasetInfo(
-            name, kind, num_classes, builder, needs_root, description, options_type, default_T, layout
-        )
+        info = DatasetInfo(name, kind, num_classes, builder, needs_root, description, options_type, default_T, layout)
+        add_dataset(info, replace=replace)
         return builder
 
     return wrap
 
 
-def _load_builtin() -> None:
-    """Collect ``DATASETS`` of every public module of :mod:`spikeforge.data.datasets` and of the study (once).
-
-    A user's dataset registered under a built-in name before the first lookup keeps its place.
-    """
-    global _loaded
-    if _loaded:
-        return
-    package = importlib.import_module(_BUILTIN_PACKAGE)
-    modules = [
-        f"{_BUILTIN_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")
-    ]
-    for name in [*modules, _STUDY_MODULE]:
-        for info in importlib.import_module(name).DATASETS:
-            DATASETS.setdefault(info.name, info)
-    _loaded = True
-
-
 def dataset_info(name: str) -> DatasetInfo:
     """The registry entry of ``name``; :class:`~spikeforge.errors.UserError` (a ``ValueError``) with the
     known names otherwise."""
-    _load_builtin()
-    if name not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
-    return DATASETS[name]
+    return DATASETS.get(name)
 
 
 def check_options(name: str, options: Mapping[str, Any]) -> None:

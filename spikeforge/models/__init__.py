@@ -37,10 +37,6 @@ from .registry import MODELS, ModelInfo, build_model, list_models, model_info, r
 from .sew_resnet import SEWBasicBlock, SEWBottleneck, SEWResNet, load_torchvision_resnet_
 from .vgg import VGG11, VGG11R48
 
-# The reproduction study's networks register with the built-ins, at import, so that every command
-# (``spikeforge train`` too) finds them; that module imports only the ones above.
-from ..reproduce import models as _study_models  # noqa: F401  isort: skip
-
 __all__ = [
     "MODELS",
     "VGG11",

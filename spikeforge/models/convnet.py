@@ -84,10 +84,6 @@ class ConvSNN(nn.Module):
         return self.head(self.features(x))
 
 
-# Each registered builder spells out its keyword options (no **kwargs), by design: the registry reads the
-# signature as the model's allowed `model.options`, so the repeated parameter lists are its schema.
-# Each registered builder spells out its keyword options (no **kwargs): the registry reads the signature as
-# the model's allowed `model.options` (see models/vgg.py).
 @register_model(
     "digits_convnet",
     description="small conv SNN for sklearn 8x8 digits (1->32->64, avgpool, linear); the default model",

@@ -121,8 +121,6 @@ class SpikingMLP(nn.Module):
         return self.layers(x)
 
 
-# Each registered builder spells out its keyword options (no **kwargs), by design: the registry reads the
-# signature as the model's allowed `model.options`, so the repeated parameter lists are its schema.
 @register_model(
     "spiking_mlp",
     description="generic dense SNN (sizes=[in, hidden..., out]); CUBA + learnable threshold by default",
@@ -143,8 +141,6 @@ def spiking_mlp(
     return SpikingMLP(sizes, neuron, spiking_output, input_pool, window, bias, weight_scale, init)
 
 
-# Each registered builder spells out its keyword options (no **kwargs), by design: the registry reads the
-# signature as the model's allowed `model.options`, so the repeated parameter lists are its schema.
 @register_model(
     "rouser_nmnist",
     description="Rouser NMNIST net 34x34x2-500-500-10, CUBA LIF, learned per-neuron thresholds, spiking output",

@@ -324,8 +324,8 @@ _IMAGENET_ARCH = {
 }
 
 
-# Two builders with their own explicit options (the registry reads a builder's signature as its options):
-# the ImageNet ones take a block type and stem pooling, the CIFAR ones neither.
+# Two builder factories, one per stem: their options differ (ImageNet: stem_pool) and so do their defaults
+# (classes, zero_init_residual); each signature is that stem's options (see models/registry.py).
 def _imagenet_builder(name: str, block: str, layers: tuple[int, ...]) -> Callable[..., SEWResNet]:
     def build(
         num_classes: int = 1000,
@@ -354,9 +354,6 @@ def _imagenet_builder(name: str, block: str, layers: tuple[int, ...]) -> Callabl
     return build
 
 
-# Two factories rather than one with a `stem` switch: the registry reads each builder's signature as the
-# model's `model.options`, and the stems differ in options (ImageNet: stem_pool) and defaults (classes,
-# zero_init_residual), so each signature is written out once here.
 def _cifar_builder(name: str, layers: tuple[int, ...]) -> Callable[..., SEWResNet]:
     def build(
         num_classes: int = 10,

@@ -149,8 +149,6 @@ class VGG11(nn.Module):
         return self.head(self.neck(self.features(x)))
 
 
-# Each registered builder spells out its keyword options (no **kwargs), by design: the registry reads the
-# signature as the model's allowed `model.options`, so the repeated parameter lists are its schema.
 @register_model(
     "vgg11_48",
     description="TET-style VGG-11 (TEBN, legacy LIF tau 0.25) for 48x48 event frames; Shen et al. CIFAR10-DVS 48",

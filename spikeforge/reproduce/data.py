@@ -1,7 +1,9 @@
-"""Datasets that only the reproduction study uses, listed in :data:`DATASETS` like the built-ins.
+"""Datasets that only the reproduction study uses, listed in :data:`DATASETS` like the built-ins'.
 
-The dataset registry collects :data:`DATASETS` together with the built-in modules' on its first
-lookup, so these names work in every command (``spikeforge train`` too), not only in the study.
+:func:`register` adds them to the dataset registry; the library never imports this module: the
+study's plug-in (:mod:`spikeforge.reproduce.plugin`) calls it, from this package's own
+``spikeforge.plugins`` entry point (so these names work in every command, ``spikeforge train`` too)
+and when the study runs.
 
 * ``mnist1d_static`` (built in, :mod:`spikeforge.data.datasets.embedded`): MNIST-1D (Greydanus
   2020) as a static 40-feature vector. The bundled ``digits`` task is nearly solved by a small
@@ -23,9 +25,17 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from ..data.registry import DatasetInfo
+from ..data.registry import DatasetInfo, add_dataset
 
-__all__ = ["DATASETS", "MEMORISATION", "MEMORISATION_CLASSES", "MNIST1D_STATIC", "SIM_EVENTS_HARD", "NoisyFrames"]
+__all__ = [
+    "DATASETS",
+    "MEMORISATION",
+    "MEMORISATION_CLASSES",
+    "MNIST1D_STATIC",
+    "SIM_EVENTS_HARD",
+    "NoisyFrames",
+    "register",
+]
 
 MNIST1D_STATIC = "mnist1d_static"  # a built-in dataset; named here for the study's tasks
 MEMORISATION = "random_memorisation"
@@ -108,3 +118,9 @@ DATASETS = (
         description="sim_event_digits with fewer training samples and background noise",
     ),
 )
+
+
+def register() -> None:
+    """Register :data:`DATASETS` with the dataset registry."""
+    for info in DATASETS:
+        add_dataset(info)

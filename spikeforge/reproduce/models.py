@@ -1,7 +1,8 @@
-"""Small networks that only the reproduction study uses, registered with the built-in models.
+"""Small networks that only the reproduction study uses; :func:`register` adds them to the model registry.
 
-Importing :mod:`spikeforge.models` imports this module, so the names below are in the registry
-for every command (``spikeforge train`` with a config naming one works without the study).
+The library never imports this module: the study's plug-in (:mod:`spikeforge.reproduce.plugin`)
+registers them, from this package's own ``spikeforge.plugins`` entry point (so ``spikeforge train``
+with a config naming one finds them) and when the study runs.
 
 * ``mnist1d_convnet``: a bias-free conv-BN SNN for MNIST-1D as a static 40-vector (claim 1: Shen
   et al.'s static networks are conv-BN nets without bias, in which a learnable IMP is not a
@@ -28,7 +29,7 @@ from ..models.common import EncodeOnce, init_conv_kaiming_, make_neurons
 from ..models.registry import register_model
 from ..models.vgg import VGG11_48_NEURON, tebn_features
 
-__all__ = ["MNIST1D_CONVNET", "NARROW_VGG", "Mnist1dConvSNN", "NarrowVGGLegacy"]
+__all__ = ["MNIST1D_CONVNET", "NARROW_VGG", "Mnist1dConvSNN", "NarrowVGGLegacy", "register"]
 
 MNIST1D_CONVNET = "mnist1d_convnet"
 NARROW_VGG = "narrow_vgg_legacy"
@@ -64,10 +65,7 @@ class Mnist1dConvSNN(nn.Module):
 
 
 class NarrowVGGLegacy(nn.Module):
-    """Narrow TET-style VGG (TEBN, legacy LIF) for 16x16 event frames: ``[T, B, 2, 16, 16] -> [T, B, K]``.
-
-    Its parameter list repeats VGG11R48's on purpose: the registry reads it as the model's options.
-    """
+    """Narrow TET-style VGG (TEBN, legacy LIF) for 16x16 event frames: ``[T, B, 2, 16, 16] -> [T, B, K]``."""
 
     def __init__(
         self,
@@ -98,17 +96,17 @@ class NarrowVGGLegacy(nn.Module):
         return self.classifier(self.features(x))
 
 
-# The classes themselves are the registered builders: the registry reads their signature as the
-# model's options, so there is one parameter list per model.
-register_model(
-    MNIST1D_CONVNET,
-    description="bias-free conv1d-BN SNN for MNIST-1D as a static 40-vector (reproduction study)",
-    input_shape=(40,),
-    default_neuron=IF_NEURON,
-)(Mnist1dConvSNN)
-register_model(
-    NARROW_VGG,
-    description="TET-style VGG (TEBN, legacy LIF) narrowed for 16x16 event frames (reproduction study)",
-    input_shape=(2, 16, 16),
-    default_neuron=VGG11_48_NEURON,
-)(NarrowVGGLegacy)
+def register() -> None:
+    """Register the study's networks (their classes are the builders: one parameter list per model)."""
+    register_model(
+        MNIST1D_CONVNET,
+        description="bias-free conv1d-BN SNN for MNIST-1D as a static 40-vector (reproduction study)",
+        input_shape=(40,),
+        default_neuron=IF_NEURON,
+    )(Mnist1dConvSNN)
+    register_model(
+        NARROW_VGG,
+        description="TET-style VGG (TEBN, legacy LIF) narrowed for 16x16 event frames (reproduction study)",
+        input_shape=(2, 16, 16),
+        default_neuron=VGG11_48_NEURON,
+    )(NarrowVGGLegacy)

@@ -44,6 +44,9 @@ from ..models.vgg import VGG11_48_NEURON
 from ..neuron.presets import neuron_preset
 from .data import MEMORISATION, MNIST1D_STATIC, SIM_EVENTS_HARD
 from .models import MNIST1D_CONVNET, NARROW_VGG
+from .plugin import register
+
+register()  # the study's networks and datasets, when the study runs (the entry point may have already)
 
 __all__ = ["BUDGETS", "TASKS", "Budget", "TaskBudget", "task_config"]
 

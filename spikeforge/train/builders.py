@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Sized
 from pathlib import Path
 from typing import Any, cast
@@ -16,7 +15,7 @@ from ..data.registry import DatasetInfo, build_dataset, dataset_info
 from ..encoding import encode
 from ..errors import UserError
 from ..losses import build_loss
-from .config import Config, ConfigError
+from .config import Config, ConfigError, check_loss
 
 __all__ = [
     "EpochShuffle",
@@ -197,12 +196,6 @@ def init_from_state_dict(model: nn.Module, path: str) -> tuple[int, int]:
 
 
 def build_loss_from_config(cfg: Config) -> nn.Module:
-    from ..losses import LOSSES
-
-    try:
-        return build_loss(cfg.loss.name, **cfg.loss.options)
-    except TypeError:
-        allowed = [p for p in inspect.signature(LOSSES[cfg.loss.name].__init__).parameters if p != "self"]
-        raise ConfigError(
-            f"loss.options {sorted(cfg.loss.options)} not accepted by {cfg.loss.name!r}; allowed: {allowed}"
-        ) from None
+    """The config's loss; its section is checked as at config load (:func:`~.config.check_loss`)."""
+    check_loss(cfg.loss)
+    return build_loss(cfg.loss.name, **cfg.loss.options)

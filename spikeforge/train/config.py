@@ -90,8 +90,8 @@ class DataConfig:
 
 @dataclasses.dataclass
 class LossConfig:
-    """``name``: a loss of ``spikeforge.losses.LOSSES`` (``sdt``, ``tet``, ``tet_s``, ``lts``, ``spike_rate``);
-    ``options``: its keyword arguments."""
+    """``name``: a loss of ``spikeforge.losses.LOSSES`` (``sdt``, ``tet``, ``tet_s``, ``lts``, ``spike_rate``, or
+    a registered one; ``tet-s`` is ``tet_s``); ``options``: its options (:func:`check_loss`)."""
 
     name: str = "lts"
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -366,8 +366,8 @@ def validate_components(cfg: Config) -> Config:
     numeric ``v_threshold`` positive.
     """
     from ..data.registry import dataset_info
-    from ..losses import LOSSES
     from ..models.registry import model_info
+    from ..registry import check_option_names
 
     # loss.options are left to the loss: a NaN there is the suite's way to make the loss itself diverge
     for section in ("neuron", "model.options", "data.options"):
@@ -382,10 +382,10 @@ def validate_components(cfg: Config) -> Config:
         info = model_info(cfg.model.name)
     except ValueError as exc:
         raise ConfigError(f"model.name: {exc}") from None
-    allowed = info.options()
-    unknown = sorted(set(cfg.model.options) - set(allowed))
-    if unknown:
-        raise ConfigError(f"model.options: model {cfg.model.name!r} has no option {unknown}; allowed: {allowed}")
+    try:  # names only: the run fills in num_classes and T, the model checks its values when it is built
+        check_option_names(f"model {cfg.model.name!r}", info.options_type, cfg.model.options)
+    except ValueError as exc:
+        raise ConfigError(f"model.options: {exc}") from None
     if cfg.neuron:
         from ..neuron.factory import build_neuron
 
@@ -408,16 +408,31 @@ def validate_components(cfg: Config) -> Config:
     from .builders import encoder_name
 
     encoder_name(cfg, data)  # an encoder that does not fit the dataset's kind (static / temporal)
-    if cfg.loss.name not in LOSSES:
-        raise ConfigError(f"loss.name must be one of {list(LOSSES)}, got {cfg.loss.name!r}")
-    import inspect
-
-    params = inspect.signature(LOSSES[cfg.loss.name].__init__).parameters
-    allowed = [p for p in params if p != "self"]
-    unknown = sorted(set(cfg.loss.options) - set(allowed))
-    if unknown:
-        raise ConfigError(f"loss.options {unknown} not accepted by {cfg.loss.name!r}; allowed: {allowed}")
+    check_loss(cfg.loss)
     return cfg
+
+
+def check_loss(loss: LossConfig) -> Any:
+    """``loss.name`` and ``loss.options`` against the loss registry; returns the typed options.
+
+    The name in any spelling :func:`spikeforge.losses.loss_key` normalises (``tet-s`` is ``tet_s``),
+    as :func:`spikeforge.losses.build_loss` accepts it. Only the names of the options and the checks
+    of a loss's declared options dataclass apply: a NaN in ``loss.options`` is the suite's way to make
+    the loss itself diverge.
+    """
+    from ..losses import loss_info, loss_names
+
+    try:
+        info = loss_info(loss.name)
+    except ValueError:
+        raise ConfigError(f"loss.name must be one of {loss_names()}, got {loss.name!r}") from None
+    unknown = sorted(set(loss.options) - set(info.options()))
+    if unknown:
+        raise ConfigError(f"loss.options {unknown} not accepted by {loss.name!r}; allowed: {info.options()}")
+    try:
+        return info.parse_options(loss.options)
+    except ValueError as exc:
+        raise ConfigError(f"loss.options: {exc}") from None
 
 
 # Fields a --resume may change: they do not change what the checkpoint holds. Prefixes match whole keys.
