@@ -5,6 +5,7 @@
     spikeforge configs
     spikeforge data list|info|prepare DATASET --root DIR
     spikeforge models [NAME]
+    spikeforge datasets | losses | commands
     spikeforge analyze NAME ...
     spikeforge energy ...
     spikeforge report RUN_DIR ...
@@ -18,7 +19,9 @@ read-only disk) print one line and exit 2; anything else is a bug and keeps its 
 ``--debug`` shows the traceback of every error.
 
 One module per command (:mod:`.train` for ``train``/``eval``/``configs``, :mod:`.data`, :mod:`.models`,
-:mod:`.analyze`, :mod:`.energy`, :mod:`.report`, :mod:`.reproduce`, :mod:`.memory`); the library never imports
+:mod:`.analyze`, :mod:`.energy`, :mod:`.report`, :mod:`.memory`, :mod:`.listing` for ``datasets``/``losses``/
+``commands``), each registering its command(s) in :mod:`spikeforge.command_registry` as a plug-in registers its own (the
+reproduction study's ``reproduce`` is one: :mod:`spikeforge.reproduce.command`); the library never imports
 this package (a test walks it).
 """
 
@@ -29,70 +32,37 @@ import errno
 import sys
 from collections.abc import Callable
 
-from .train import cmd_configs, cmd_eval, cmd_train
+from ..command_registry import COMMANDS, CommandInfo, add_command_parser, register_command
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMANDS", "CommandInfo", "build_parser", "main", "register_command"]
 
 
 # ----------------------------------------------------------------------------- parser
 def build_parser(
-    plugins: bool = True,
+    only: str | None = None,
 ) -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
-    """The parser and a handler per command; ``plugins=False`` leaves out the contributed commands
-    (``train``/``eval``/``configs`` need none of them, and building theirs imports e.g. matplotlib)."""
+    """The parser and a handler per registered command.
+
+    Every command is listed (with its help); ``only`` names the one command whose arguments are added
+    (the one being run: configuring e.g. ``analyze`` imports matplotlib), ``None`` configures all.
+    """
     parser = argparse.ArgumentParser(prog="spikeforge", description="Train and analyse SNNs with learnable dynamics.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--version", action="version", version=f"spikeforge {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {}
-
-    p = sub.add_parser("train", help="train a config (default: the embedded digits job)")
-    p.add_argument("config", nargs="?", help="YAML file or shipped config name")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
-    p.add_argument("--run-dir", metavar="DIR", help="exact folder for this run (default out_dir/NAME-TIME)")
-    p.add_argument(
-        "--overwrite", action="store_true", help="replace the run already in --run-dir (without it, it is refused)"
-    )
-    handlers["train"] = cmd_train
-
-    p = sub.add_parser("eval", help="evaluate a run folder or checkpoint on its test set")
-    p.add_argument("target", metavar="RUN_DIR|CHECKPOINT")
-    p.add_argument("--data", metavar="ROOT", help="dataset root (overrides data.root)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint of a run folder")
-    p.add_argument(
-        "--trust-paths",
-        action="store_true",
-        help="use the paths in the checkpoint's config (data root, cache folders); off: only paths you give",
-    )
-    handlers["eval"] = cmd_eval
-
-    p = sub.add_parser("configs", help="list the shipped configs")
-    handlers["configs"] = cmd_configs
-
-    # The area commands, imported explicitly (a missing or broken one fails loudly instead of vanishing);
-    # only when the command needs them: building their parsers imports e.g. matplotlib.
-    area_commands: list[tuple[Callable, Callable]] = []
-    if plugins:
-        from . import analyze, data, energy, memory, models, report, reproduce
-
-        area_commands = [
-            (analyze.add_analyze_parser, analyze.run_analyze),
-            (energy.add_energy_parser, energy.run_energy),
-            (data.add_data_parser, data.run_data),
-            (models.add_models_parser, models.run_models),
-            (report.add_report_parser, report.run_report),
-            (memory.add_memory_parser, memory.run_memory),
-            (reproduce.add_reproduce_parser, reproduce.run_reproduce),
-        ]
-    for add, run in area_commands:
-        added = add(sub)
-        # adders return the names they added (or the sub-parser they created)
-        names = [added.prog.split()[-1]] if isinstance(added, argparse.ArgumentParser) else list(added)
-        for name in names:
-            handlers[name] = run
+    _register_builtin_commands()
+    # built-ins in their registration order (train, eval, configs first), then the plug-ins'
+    for name in COMMANDS.names(in_registration_order=True):
+        add_command_parser(sub, name, configure=only is None or name == only)
+        handlers[name] = COMMANDS.get(name).handler
     return parser, handlers
+
+
+def _register_builtin_commands() -> None:
+    """Import the command modules: each registers its command(s), in this order (that of ``--help``)."""
+    from . import train  # noqa: F401  isort: skip  (train, eval, configs first)
+    from . import analyze, data, energy, listing, memory, models, report  # noqa: F401
 
 
 def _version() -> str:
@@ -101,19 +71,14 @@ def _version() -> str:
     return __version__
 
 
-_BUILTIN = ("train", "eval", "configs")
-# Commands that train start with the allocator set-up (spikeforge.runtime.tune_allocator); `train` and
-# `eval` do it themselves once they know the run's config (run.allocator).
-_TUNES_ALLOCATOR = ("analyze", "reproduce")
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser, handlers = build_parser(plugins=command not in _BUILTIN)
+    _register_builtin_commands()
+    parser, handlers = build_parser(only=command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
-        if args.command in _TUNES_ALLOCATOR:
+        if COMMANDS.get(args.command).tunes_allocator:  # commands that train set the allocator up first
             from ..runtime import tune_allocator
 
             tune_allocator()

@@ -14,6 +14,7 @@ Sub-commands:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ..command_registry import add_command_parser, register_command
 from ..errors import MissingFileError, SpikeForgeError, UserError
 
 __all__ = ["add_analyze_parser", "run_analyze"]
@@ -59,9 +61,8 @@ def _v_reset(text: str) -> float | None:
     return None if text.lower() in ("none", "soft") else float(text)
 
 
-def add_analyze_parser(subparsers: argparse._SubParsersAction) -> list[str]:
-    """Add ``analyze`` with its sub-commands to ``subparsers``; returns the command names it added."""
-    p = subparsers.add_parser("analyze", help="paper analyses: pattern mapping, membrane heatmaps, IMP overhead, ...")
+def _configure(p: argparse.ArgumentParser) -> None:
+    """The ``analyze`` sub-commands and their arguments."""
     sub = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
 
     # One add_argument call per option (argparse declarations, alike in shape between sub-commands).
@@ -138,7 +139,6 @@ def add_analyze_parser(subparsers: argparse._SubParsersAction) -> list[str]:
     tg.add_argument("--modes", nargs="+", choices=("fixed", "learned"), help="default both")
     tg.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0)")
     tg.add_argument("--out", type=Path, default=DEFAULT_OUT / "threshold-grid")
-    return ["analyze"]
 
 
 def _quick_text() -> str:
@@ -352,3 +352,14 @@ def run_analyze(args: argparse.Namespace) -> int:
     if out is not None and args.analysis not in ("layer-curves", "timestep-accuracy"):
         print(f"results in {out}")
     return 0
+
+
+register_command(
+    "analyze",
+    help="paper analyses: pattern mapping, membrane heatmaps, IMP overhead, ...",
+    configure=_configure,
+    handler=run_analyze,
+    tunes_allocator=True,
+)
+# for a parent CLI: adds the ``analyze`` sub-command to its subparsers and returns its parser
+add_analyze_parser = functools.partial(add_command_parser, name="analyze")

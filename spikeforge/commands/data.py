@@ -13,8 +13,11 @@ Wire into a CLI with::
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from typing import Any
+
+from ..command_registry import add_command_parser, register_command
 
 __all__ = ["add_data_parser", "main", "run_data"]
 
@@ -32,13 +35,8 @@ def _option(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"cannot parse the value of {key!r}: {exc}") from None
 
 
-def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``data`` command (with ``list``, ``info``, ``prepare``) to ``subparsers``; returns its parser."""
-    parser = subparsers.add_parser(
-        "data",
-        help="list datasets, show what is on disk, build frame caches",
-        description="Inspect datasets on disk and prepare (cache) their frames.",
-    )
+def _configure(parser: argparse.ArgumentParser) -> None:
+    """The ``data`` sub-commands ``list``, ``info`` and ``prepare`` and their arguments."""
     sub = parser.add_subparsers(dest="data_command", metavar="{list,info,prepare}")
     sub.required = True
     sub.add_parser("list", help="registered datasets, their kind, classes and options")
@@ -61,7 +59,6 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         metavar="KEY=VALUE",
         help="dataset option, e.g. -o split_by=time -o size=48 (repeatable)",
     )
-    return parser
 
 
 def _defaults(info: Any) -> str:
@@ -69,14 +66,9 @@ def _defaults(info: Any) -> str:
 
 
 def _list() -> int:
-    from ..data.registry import DATASETS, dataset_info
+    from .listing import list_datasets
 
-    dataset_info(next(iter(DATASETS), "nmnist"))  # loads the built-in modules
-    for name in sorted(DATASETS):
-        info = DATASETS[name]
-        root = "needs --root" if info.needs_root else "no download"
-        print(f"{name:17s} {info.kind:8s} {info.num_classes:5d} classes  {root:12s} {info.description}")
-    return 0
+    return list_datasets()
 
 
 def _info(name: str, root: str | None) -> int:
@@ -155,6 +147,17 @@ def run_data(args: argparse.Namespace) -> int:
     except SpikeForgeError as exc:  # the user's faults only (DataError is one); anything else is a bug
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+register_command(
+    "data",
+    help="list datasets, show what is on disk, build frame caches",
+    description="Inspect datasets on disk and prepare (cache) their frames.",
+    configure=_configure,
+    handler=run_data,
+)
+# for a parent CLI: adds the ``data`` sub-command to its subparsers and returns its parser
+add_data_parser = functools.partial(add_command_parser, name="data")
 
 
 def main(argv: list[str] | None = None) -> int:

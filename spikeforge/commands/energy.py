@@ -18,6 +18,7 @@ path, called with the ``--model-arg`` values. Without ``--input-shape`` a regist
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import sys
@@ -29,6 +30,7 @@ import torch
 import yaml
 from torch import nn
 
+from ..command_registry import add_command_parser, register_command
 from ..encoding import direct
 from ..errors import MissingFileError, SpikeForgeError, UserError
 from ..monitor.energy import E_AC_PJ, E_MAC_PJ, energy_report, format_table
@@ -38,14 +40,8 @@ __all__ = ["add_energy_parser", "make_sample_input", "resolve_model", "run_energ
 ModelBuilder = Callable[..., nn.Module]
 
 
-def add_energy_parser(subparsers: argparse._SubParsersAction) -> list[str]:
-    """Add the ``energy`` sub-command to ``subparsers``; returns the command names it added."""
-    p = subparsers.add_parser(
-        "energy",
-        help="per-layer MACs, SOPs and energy estimate of a model",
-        description="Count MACs (non-spiking inputs) and SOPs (spike inputs) per conv/linear layer with a real "
-        "forward pass and estimate energy with E = e_mac*MACs + e_ac*SOPs (per sample).",
-    )
+def _configure(p: argparse.ArgumentParser) -> None:
+    """The ``energy`` arguments."""
     p.add_argument(
         "target",
         nargs="?",
@@ -89,7 +85,6 @@ def add_energy_parser(subparsers: argparse._SubParsersAction) -> list[str]:
     p.add_argument("--mac-layer", action="append", default=[], help="count this layer as MACs whatever its input")
     p.add_argument("--counts-as-mac", action="store_true", help="count non-binary integer inputs as MACs, not ACs")
     p.add_argument("--json", type=Path, help="also write the report as JSON here")
-    return ["energy"]
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
@@ -262,3 +257,15 @@ def _run_target(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(report, indent=2))
         print(f"wrote {args.json}")
     return 0
+
+
+register_command(
+    "energy",
+    help="per-layer MACs, SOPs and energy estimate of a model",
+    description="Count MACs (non-spiking inputs) and SOPs (spike inputs) per conv/linear layer with a real "
+    "forward pass and estimate energy with E = e_mac*MACs + e_ac*SOPs (per sample).",
+    configure=_configure,
+    handler=run_energy,
+)
+# for a parent CLI: adds the ``energy`` sub-command to its subparsers and returns its parser
+add_energy_parser = functools.partial(add_command_parser, name="energy")

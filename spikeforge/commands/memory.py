@@ -15,9 +15,10 @@ import re
 import subprocess
 import sys
 
+from ..command_registry import register_command
 from ..errors import UserError
 
-__all__ = ["add_memory_parser", "parse_bytes", "run_memory"]
+__all__ = ["parse_bytes", "run_memory"]
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
@@ -31,19 +32,14 @@ def parse_bytes(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[unit])
 
 
-def add_memory_parser(subparsers: argparse._SubParsersAction) -> list[str]:
-    p = subparsers.add_parser(
-        "memory",
-        help="training memory per process for each memory mode, and the largest batch that fits a GPU",
-        description="Measured on the CPU at a small batch from the bytes autograd saves; no GPU needed.",
-    )
+def _configure(p: argparse.ArgumentParser) -> None:
+    """The ``memory`` arguments."""
     p.add_argument("config", help="YAML file or shipped config name")
     p.add_argument("--batch", type=int, default=None, help="batch per process (default: the config's data.batch_size)")
     p.add_argument("--gpu-mem", default="24GiB", help="memory of one GPU (default 24GiB)")
     p.add_argument("--measure-batch", type=int, default=2, help="batch the bytes are measured at (default 2)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     p.add_argument("--check", action="store_true", help="compare with a measured CPU step's peak memory")
-    return ["memory"]
 
 
 def _mib(n: float) -> str:
@@ -105,3 +101,12 @@ def _check(config: str, batch: int, overrides: list[str]) -> None:
             f"  {mode:6s} measured {_mib(r['measured'])} MiB, estimated {_mib(r['estimated'])} MiB "
             f"(estimate / measured = {ratio:.2f})"
         )
+
+
+register_command(
+    "memory",
+    help="training memory per process for each memory mode, and the largest batch that fits a GPU",
+    description="Measured on the CPU at a small batch from the bytes autograd saves; no GPU needed.",
+    configure=_configure,
+    handler=run_memory,
+)

@@ -9,26 +9,21 @@ when the model takes them).
 from __future__ import annotations
 
 import argparse
-import inspect
+import dataclasses
 import sys
 
+from ..command_registry import register_command
 from ..errors import SpikeForgeError
+from .listing import print_table
 
-__all__ = ["add_models_parser", "run_models"]
+__all__ = ["run_models"]
 
 # filled in by the engine from the dataset and the config, not written in model.options
 _FROM_THE_RUN = ("neuron", "num_classes", "T")
 
 
-def add_models_parser(subparsers: argparse._SubParsersAction) -> list[str]:
-    """Add the ``models`` sub-command to ``subparsers``; returns the command names it added."""
-    p = subparsers.add_parser(
-        "models",
-        help="list the registered models, or show one model's options and default neuron",
-        description="The names a config's model.name can take; with NAME, that model's model.options.",
-    )
+def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", metavar="NAME", help="a registered model (e.g. digits_convnet)")
-    return ["models"]
 
 
 def _shape(input_shape: tuple[int, ...]) -> str:
@@ -48,14 +43,10 @@ def _yaml(value: object) -> str:
 
 
 def _list() -> None:
-    from ..models import MODELS  # the package: importing it registers every built-in model
+    from ..models import MODELS
 
-    width = max(len(n) for n in MODELS)
-    shapes = {n: _shape(info.input_shape) for n, info in MODELS.items()}
-    shape_width = max(len(s) for s in shapes.values())
-    for name in sorted(MODELS):
-        print(f"{name:{width}s}  {shapes[name]:{shape_width}s}  {MODELS[name].description}")
-    print(f"{len(MODELS)} models; `spikeforge models NAME` shows one model's options")
+    rows = [(name, _shape(info.input_shape), info.description) for name, info in MODELS.items()]
+    print_table(rows, f"{len(rows)} models; `spikeforge models NAME` shows one model's options")
 
 
 def _show(name: str) -> None:
@@ -66,15 +57,12 @@ def _show(name: str) -> None:
     info = model_info(name)  # UserError listing the known names
     print(f"{name}: {info.description}")
     print(f"input: {_shape(info.input_shape)} (time first)")
-    params = inspect.signature(info.builder).parameters.values()
-    options = [p for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    options = list(dataclasses.fields(info.options_type))  # in the builder's order
+    defaults, required = info.defaults(), info.required()
     print("model.options (default):")
-    for p in options:
-        if p.name in _FROM_THE_RUN:
-            continue
-        default = "(required)" if p.default is inspect.Parameter.empty else _yaml(p.default)
-        print(f"  {p.name}: {default}")
-    filled = [p.name for p in options if p.name in _FROM_THE_RUN and p.name != "neuron"]
+    for name in (f.name for f in options if f.name not in _FROM_THE_RUN):
+        print(f"  {name}: {'(required)' if name in required else _yaml(defaults[name])}")
+    filled = [f.name for f in options if f.name in _FROM_THE_RUN and f.name != "neuron"]
     if filled:
         print(f"from the run: {', '.join(filled)}")
     neuron = yaml.safe_dump(dict(info.default_neuron), sort_keys=False, default_flow_style=None).rstrip()
@@ -95,3 +83,12 @@ def run_models(args: argparse.Namespace) -> int:
         print(f"spikeforge models: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+register_command(
+    "models",
+    help="list the registered models, or show one model's options and default neuron",
+    description="The names a config's model.name can take; with NAME, that model's model.options.",
+    configure=_configure,
+    handler=run_models,
+)

@@ -6,21 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..command_registry import register_command
 from ..errors import SpikeForgeError
 
-__all__ = ["add_report_parser", "run_report"]
+__all__ = ["run_report"]
 
 
-def add_report_parser(subparsers: argparse._SubParsersAction) -> list[str]:
-    """Add the ``report`` sub-command to ``subparsers``; returns the command names it added."""
-    p = subparsers.add_parser(
-        "report",
-        help="one self-contained HTML page of a run (config, metrics, curves, activity, energy, analyses)",
-        description="Write RUN_DIR/report.html: every figure embedded, no external resources; open it in a browser.",
-    )
+def _configure(p: argparse.ArgumentParser) -> None:
+    """The ``report`` arguments."""
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.add_argument("--out", type=Path, help="output file or folder (default RUN_DIR/report.html)")
-    return ["report"]
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -36,3 +31,12 @@ def run_report(args: argparse.Namespace) -> int:
         return 2
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     return 0
+
+
+register_command(
+    "report",
+    help="one self-contained HTML page of a run (config, metrics, curves, activity, energy, analyses)",
+    description="Write RUN_DIR/report.html: every figure embedded, no external resources; open it in a browser.",
+    configure=_configure,
+    handler=run_report,
+)

@@ -1,7 +1,6 @@
-"""``spikeforge train``, ``spikeforge eval`` and ``spikeforge configs``: the built-in commands.
+"""``spikeforge train``, ``spikeforge eval`` and ``spikeforge configs``: the core commands.
 
-Their parsers are built in :func:`spikeforge.commands.build_parser`; importing this module imports
-nothing heavy (the engine is imported when a command runs).
+Importing this module imports nothing heavy (the engine is imported when a command runs).
 """
 
 from __future__ import annotations
@@ -10,9 +9,33 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..command_registry import register_command
 from ..train.config import CONFIG_DIR, resolve_config_path, shipped_configs
 
 __all__ = ["cmd_configs", "cmd_eval", "cmd_train"]
+
+
+# ----------------------------------------------------------------------------- arguments
+def _configure_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", help="YAML file or shipped config name")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.add_argument("--run-dir", metavar="DIR", help="exact folder for this run (default out_dir/NAME-TIME)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --run-dir (without it, it is refused)"
+    )
+
+
+def _configure_eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", metavar="RUN_DIR|CHECKPOINT")
+    p.add_argument("--data", metavar="ROOT", help="dataset root (overrides data.root)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint of a run folder")
+    p.add_argument(
+        "--trust-paths",
+        action="store_true",
+        help="use the paths in the checkpoint's config (data root, cache folders); off: only paths you give",
+    )
 
 
 # ----------------------------------------------------------------------------- commands
@@ -67,3 +90,12 @@ def cmd_configs(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {desc}")
     print(f"\n{len(rows)} configs in {CONFIG_DIR}; run one with `spikeforge train NAME`")
     return 0
+
+
+register_command(
+    "train", help="train a config (default: the embedded digits job)", configure=_configure_train, handler=cmd_train
+)
+register_command(
+    "eval", help="evaluate a run folder or checkpoint on its test set", configure=_configure_eval, handler=cmd_eval
+)
+register_command("configs", help="list the shipped configs", handler=cmd_configs)

@@ -15,7 +15,9 @@ Modules, one job each:
 * :mod:`~spikeforge.reproduce.stats`: mean ± std, epochs to a target, the verdict rule;
 * :mod:`~spikeforge.reproduce.claims`: one module per claim (arms + analysis);
 * :mod:`~spikeforge.reproduce.report` / :mod:`~spikeforge.reproduce.plots`: tables, summary, figures;
-* :mod:`~spikeforge.reproduce.study` / :mod:`~spikeforge.commands.reproduce`: the whole study and its command.
+* :mod:`~spikeforge.reproduce.study` / :mod:`~spikeforge.reproduce.command`: the whole study and its command;
+* :mod:`~spikeforge.reproduce.plugin`: registers the study's networks, datasets and command (the library
+  never imports the study: it is a plug-in, through this package's own ``spikeforge.plugins`` entry point).
 """
 
 from __future__ import annotations

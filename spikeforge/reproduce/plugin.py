@@ -1,4 +1,4 @@
-"""The reproduction study's networks and datasets, registered as a plug-in of the library.
+"""The reproduction study's networks, datasets and command, registered as a plug-in of the library.
 
 The library never imports :mod:`spikeforge.reproduce` (nothing below it may). The study's pieces
 reach the registries the way a third-party package's do, through :func:`register`, which runs
@@ -19,12 +19,14 @@ _registered = False
 
 
 def register() -> None:
-    """Register the study's models (:mod:`.models`) and datasets (:mod:`.data`); later calls do nothing."""
+    """Register the study's models (:mod:`.models`), datasets (:mod:`.data`) and its ``spikeforge reproduce``
+    command (:mod:`.command`); later calls do nothing."""
     global _registered
     if _registered:
         return
     _registered = True  # first: registering looks the registries up, which may load this plug-in again
-    from . import data, models
+    from . import command, data, models
 
     models.register()
     data.register()
+    command.register()

@@ -1,4 +1,7 @@
-"""``spikeforge reproduce``: the reproduction study from the command line.
+"""``spikeforge reproduce``: the reproduction study from the command line, a plug-in command.
+
+The study registers it (:func:`register`, called by :mod:`.plugin`) the way a third-party package
+registers its own commands, so the command line imports the study only through the registry.
 
     spikeforge reproduce [--quick | --full] [--out DIR] [--claims 1 2 ...] [--seeds N] [--jobs N] [--threads N]
 
@@ -10,21 +13,13 @@ from __future__ import annotations
 
 import argparse
 
+from ..command_registry import register_command
 from ..errors import UserError
 
-__all__ = ["add_reproduce_parser", "run_reproduce"]
+__all__ = ["register", "run_reproduce"]
 
 
-def add_reproduce_parser(sub: argparse._SubParsersAction) -> list[str]:
-    """Add the ``reproduce`` sub-command; returns its name."""
-    p = sub.add_parser(
-        "reproduce",
-        help="test the papers' claims on the embedded data (tables, plots, verdicts)",
-        description=(
-            "Train the arms of each claim (>= 3 seeds, same budget per arm), aggregate mean ± std, compare and "
-            "write per-claim tables (CSV, JSON, markdown), PNG plots and summary.md with a verdict per claim."
-        ),
-    )
+def _configure(p: argparse.ArgumentParser) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="3 seeds (the default); its runs are a subset of --full's")
     mode.add_argument(
@@ -39,14 +34,13 @@ def add_reproduce_parser(sub: argparse._SubParsersAction) -> list[str]:
         "--jobs", type=int, default=None, metavar="N", help="runs trained in parallel processes (default min(2, CPUs))"
     )
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads per run (default CPUs/jobs)")
-    return ["reproduce"]
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
     """Run the study; returns the exit status."""
-    from ..reproduce.claims import CLAIMS
-    from ..reproduce.study import run_study
-    from ..reproduce.tasks import BUDGETS
+    from .claims import CLAIMS
+    from .study import run_study
+    from .tasks import BUDGETS
 
     budget = BUDGETS["full" if args.full else "quick"]
     if args.seeds is not None:
@@ -55,3 +49,18 @@ def run_reproduce(args: argparse.Namespace) -> int:
         raise UserError(f"--jobs must be >= 1, got {args.jobs}")
     run_study(args.out, budget=budget, claims=args.claims or list(CLAIMS), jobs=args.jobs, threads=args.threads)
     return 0
+
+
+def register() -> None:
+    """Register ``spikeforge reproduce`` (it trains: the command line sets the allocator up first)."""
+    register_command(
+        "reproduce",
+        help="test the papers' claims on the embedded data (tables, plots, verdicts)",
+        description=(
+            "Train the arms of each claim (>= 3 seeds, same budget per arm), aggregate mean ± std, compare and "
+            "write per-claim tables (CSV, JSON, markdown), PNG plots and summary.md with a verdict per claim."
+        ),
+        configure=_configure,
+        handler=run_reproduce,
+        tunes_allocator=True,
+    )
