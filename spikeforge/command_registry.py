@@ -58,7 +58,8 @@ class CommandInfo:
     tunes_allocator: bool = False
 
 
-# The built-in commands register when the CLI imports their modules (spikeforge.commands.build_parser).
+# The built-in commands register when the CLI imports their modules, then it loads the plug-ins
+# (spikeforge.commands.build_parser).
 COMMANDS: Registry[CommandInfo] = Registry("command")
 
 

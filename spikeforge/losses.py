@@ -135,7 +135,13 @@ class LossInfo:
         return parse_options(f"loss {self.name!r}", self.options_type, options)
 
 
-LOSSES: Registry[LossInfo] = Registry("loss")
+def _builtin_losses() -> None:
+    # the classes below, in the order of the module docstring's table (that of the choices in messages)
+    for name, description, loss_class in _BUILTIN:
+        register_loss(name, description=description)(loss_class)
+
+
+LOSSES: Registry[LossInfo] = Registry("loss", builtins=_builtin_losses)
 B = TypeVar("B", bound=Callable[..., nn.Module])
 
 
@@ -171,6 +177,7 @@ def register_loss(
         if readout_name not in READOUTS:
             raise ValueError(f"loss {name!r}: readout must be one of {list(READOUTS)}, got {readout_name!r}")
         options_type = options if options is not None else options_from_signature(key, builder)
+        LOSSES.load()  # the built-ins first: a name they take is refused here, not when they load
         LOSSES.add(key, LossInfo(key, builder, options_type, readout_name, description), replace=replace)
         return builder
 
@@ -185,7 +192,6 @@ class _Loss(nn.Module):
         return READOUTS[self.readout_name]
 
 
-@register_loss("sdt", description="cross-entropy of the time-averaged output (standard direct training)")
 class SDTLoss(_Loss):
     """Standard direct training: cross-entropy of the time-averaged output."""
 
@@ -198,7 +204,6 @@ class SDTLoss(_Loss):
         return _ce(outputs.mean(0), target, self.label_smoothing)
 
 
-@register_loss("tet", description="mean over steps of the per-step cross-entropy, optional MSE regulariser (TET)")
 class TETLoss(_Loss):
     """Temporal efficient training: mean over steps of the per-step cross-entropy.
 
@@ -224,7 +229,6 @@ class TETLoss(_Loss):
         return loss
 
 
-@register_loss("tet_s", description="TET with label-smoothed per-step cross-entropy, eps 0.01 (Shen et al. 2024)")
 class TETSLoss(TETLoss):
     """TET-S (Shen et al. 2024): TET with label-smoothed per-step CE, ``eps`` = 0.01 by default."""
 
@@ -232,7 +236,6 @@ class TETSLoss(TETLoss):
         super().__init__(lam=lam, phi=phi, label_smoothing=label_smoothing)
 
 
-@register_loss("lts", description="cross-entropy of the last time step only (Shen et al. 2024)")
 class LTSLoss(_Loss):
     """Last-time-step loss (Shen et al. 2024): cross-entropy of ``O[T-1]``; read out at the last step."""
 
@@ -247,7 +250,6 @@ class LTSLoss(_Loss):
         return _ce(outputs[-1], target, self.label_smoothing)
 
 
-@register_loss("spike_rate", description="MSE of output firing rates to target rates (Rouser / SLAYER)")
 class SpikeRateLoss(_Loss):
     """Rouser / SLAYER spike-rate loss: MSE between output firing rates and target rates.
 
@@ -297,3 +299,13 @@ def build_loss(name: str, **kwargs: Any) -> nn.Module:
     if not hasattr(loss, "readout"):  # a registered loss without its own readout: the declared one
         loss.readout = READOUTS[info.readout]
     return loss
+
+
+# name, one line for `spikeforge losses`, class: registered on the registry's first use
+_BUILTIN: tuple[tuple[str, str, type[nn.Module]], ...] = (
+    ("sdt", "cross-entropy of the time-averaged output (standard direct training)", SDTLoss),
+    ("tet", "mean over steps of the per-step cross-entropy, optional MSE regulariser (TET)", TETLoss),
+    ("tet_s", "TET with label-smoothed per-step cross-entropy, eps 0.01 (Shen et al. 2024)", TETSLoss),
+    ("lts", "cross-entropy of the last time step only (Shen et al. 2024)", LTSLoss),
+    ("spike_rate", "MSE of output firing rates to target rates (Rouser / SLAYER)", SpikeRateLoss),
+)

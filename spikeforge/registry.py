@@ -67,8 +67,7 @@ class Registry(Generic[E]):
         self._entries: dict[str, E] = {}
         self._builtins = builtins
         self._loading = False
-        # plugins load on the first lookup even where the built-ins register at import (builtins=None)
-        self._loaded = False
+        self._loaded = builtins is None
         _ALL.append(self)
 
     # ------------------------------------------------------------------ filling

@@ -51,7 +51,7 @@ def build_parser(
     parser.add_argument("--version", action="version", version=f"spikeforge {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {}
-    _register_builtin_commands()
+    _register_commands()
     # built-ins in their registration order (train, eval, configs first), then the plug-ins'
     for name in COMMANDS.names(in_registration_order=True):
         add_command_parser(sub, name, configure=only is None or name == only)
@@ -59,10 +59,14 @@ def build_parser(
     return parser, handlers
 
 
-def _register_builtin_commands() -> None:
-    """Import the command modules: each registers its command(s), in this order (that of ``--help``)."""
+def _register_commands() -> None:
+    """Import the command modules (each registers its command(s), in this order: that of ``--help``), then
+    load the plug-ins, which may add theirs (done once per process)."""
     from . import train  # noqa: F401  isort: skip  (train, eval, configs first)
+    from ..registry import load_plugins
     from . import analyze, data, energy, listing, memory, models, report  # noqa: F401
+
+    load_plugins()
 
 
 def _version() -> str:
@@ -74,7 +78,7 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    _register_builtin_commands()
+    _register_commands()
     parser, handlers = build_parser(only=command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
