@@ -237,3 +237,39 @@ def test_the_library_does_not_import_its_study():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_options_derived_once_from_a_builder_signature():
+    def builder(width: int, sizes: list = [1, 2], *, name: str = "n"):  # noqa: B006  a mutable default on purpose
+        return None
+
+    options_type = reg.options_from_signature("my_thing", builder)
+    assert options_type.__name__ == "MyThingOptions"
+    first = reg.parse_options("thing", options_type, {"width": 3})
+    second = reg.parse_options("thing", options_type, {"width": 4})
+    assert reg.options_as_kwargs(first) == {"width": 3, "sizes": [1, 2], "name": "n"}
+    assert first.sizes is not second.sizes  # one copy of the list default per options object
+    with pytest.raises(UserError, match=r"thing: .*missing 1 required keyword-only argument: 'width'"):
+        reg.parse_options("thing", options_type, {})
+    with pytest.raises(UserError, match=r"thing has no option \['depth'\]; allowed: \['name', 'sizes', 'width'\]"):
+        reg.check_option_names("thing", options_type, {"depth": 1})
+
+    def loose(neuron=None, **kwargs):
+        return None
+
+    with pytest.raises(TypeError, match="must list its options explicitly"):
+        register_model("plug_loose", description="", input_shape=(1,), default_neuron={})(loose)
+    assert "plug_loose" not in MODELS
+
+
+def test_registry_dict_face_for_tests_and_old_callers():
+    r: reg.Registry[int] = reg.Registry("widget")
+    r["a"] = 1
+    r["a"] = 2  # item assignment replaces, as monkeypatch.setitem expects
+    r.add("c", 3)
+    r.add("b", 4)
+    assert r.get("a") == 2 and r.get("zz", None) is None and r.values() == [2, 4, 3]
+    assert r.names(in_registration_order=True) == ["a", "c", "b"] and r.names() == ["a", "b", "c"]
+    assert r.pop("a") == 2 and r.pop("a", None) is None
+    del r["b"]
+    assert list(r) == ["c"]
