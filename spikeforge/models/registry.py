@@ -4,12 +4,13 @@ A builder is registered with :func:`register_model` and called as ``builder(**op
 returns an ``nn.Module`` mapping time-first input ``[T, B, ...]`` to ``[T, B, K]``. Its keyword
 arguments are the model's options (``model.options`` in a YAML config).
 
-Why the builders spell out their parameters: a builder's signature *is* its options schema. The
-registry turns it into a typed options dataclass once, at registration
-(:func:`spikeforge.registry.options_from_signature`), so an unknown option fails with the list of
-allowed ones and ``spikeforge models NAME`` shows the defaults. That is why no builder takes
-``**kwargs`` and why builders of similar networks repeat parameter lists: each list is one model's
-schema, written once, next to the code that uses it.
+Why the builders spell out their parameters: a builder's signature *is* its options schema,
+unless the model declares an options dataclass (``register_model(..., options=...)``, as the
+SEW-ResNets do). The registry turns a signature into a typed options dataclass once, at
+registration (:func:`spikeforge.registry.options_from_signature`), so an unknown option fails with
+the list of allowed ones and ``spikeforge models NAME`` shows the defaults. That is why no such
+builder takes ``**kwargs`` and why builders of similar networks repeat parameter lists: each list
+is one model's schema, written once, next to the code that uses it.
 
 Every builder takes ``neuron``: a ``neuron:`` mapping (see
 :func:`spikeforge.neuron.factory.build_neuron`) that sets the dynamics of every spiking layer, or
@@ -87,16 +88,19 @@ def register_model(
     description: str,
     input_shape: tuple[int, ...],
     default_neuron: Mapping[str, Any],
+    options: type | None = None,
     replace: bool = False,
 ) -> Callable[[B], B]:
     """Decorator registering ``builder(**options) -> nn.Module`` under ``name``.
 
-    The builder must list its options explicitly (no ``**kwargs``) and take ``neuron`` (``None``
-    meaning ``default_neuron``). A taken name raises ``ValueError`` unless ``replace=True``.
+    The options take ``neuron`` (``None`` meaning ``default_neuron``). ``options``: a frozen dataclass
+    declaring them (the builder is called with its fields as keywords); ``None``: the builder lists
+    them explicitly in its signature (no ``**kwargs``). A taken name raises ``ValueError`` unless
+    ``replace=True``.
     """
 
     def wrap(builder: B) -> B:
-        options_type = options_from_signature(name, builder)
+        options_type = options if options is not None else options_from_signature(name, builder)
         if "neuron" not in {f.name for f in dataclasses.fields(options_type)}:
             raise TypeError(f"model builder {name!r} must take 'neuron' and list its options explicitly")
         info = ModelInfo(name, builder, description, tuple(input_shape), dict(default_neuron), options_type)

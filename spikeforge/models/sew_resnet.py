@@ -22,6 +22,7 @@ official ImageNet code does (see :class:`~spikeforge.models.common.EncodeOnce`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +40,8 @@ __all__ = [
     "CONNECT_FUNCTIONS",
     "SEWBasicBlock",
     "SEWBottleneck",
+    "SEWCifarOptions",
+    "SEWImageNetOptions",
     "SEWResNet",
     "SEW_CIFAR_NEURON",
     "SEW_IMAGENET_NEURON",
@@ -317,81 +320,72 @@ def load_torchvision_resnet_(model: SEWResNet, state_dict: Mapping[str, torch.Te
 
 # ----------------------------------------------------------------------------- registry
 
-_IMAGENET_ARCH = {
-    "sew_resnet18": ("basic", (2, 2, 2, 2)),
-    "sew_resnet34": ("basic", (3, 4, 6, 3)),
-    "sew_resnet50": ("bottleneck", (3, 4, 6, 3)),
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SEWCifarOptions:
+    """``model.options`` of the CIFAR SEW-ResNets (3x3 stem, no pooling); see :class:`SEWResNet`."""
+
+    num_classes: int = 10
+    in_channels: int = 3
+    neuron: Mapping[str, Any] | None = None
+    connect: str = "add"
+    zero_init_residual: bool = True
+    encode_once: bool = True
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SEWImageNetOptions(SEWCifarOptions):
+    """``model.options`` of the ImageNet SEW-ResNets: the CIFAR ones with ImageNet's defaults, and the
+    stem's pooling."""
+
+    num_classes: int = 1000
+    zero_init_residual: bool = False
+    stem_pool: Literal["avg", "max", "none"] = "avg"
+
+
+def _builder(name: str, block: str, layers: tuple[int, ...], stem: str, size: int) -> Callable[..., SEWResNet]:
+    """The registered builder of one SEW-ResNet: its options are :class:`SEWCifarOptions` or
+    :class:`SEWImageNetOptions` (the registry checks them first)."""
+
+    def build(**options: Any) -> SEWResNet:
+        return SEWResNet(block, layers, stem=stem, **options)  # type: ignore[arg-type]
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = (
+        f"{name}: SEW-ResNet with layers {list(layers)} and the {stem} stem, input [T, B, 3, {size}, {size}]."
+    )
+    return build
+
+
+# name: (block, layers, stem)
+_ARCHS: dict[str, tuple[str, tuple[int, ...], str]] = {
+    "sew_resnet18": ("basic", (2, 2, 2, 2), "imagenet"),
+    "sew_resnet34": ("basic", (3, 4, 6, 3), "imagenet"),
+    "sew_resnet50": ("bottleneck", (3, 4, 6, 3), "imagenet"),
+    "sew_resnet18_cifar": ("basic", (2, 2, 2, 2), "cifar"),
+    "sew_resnet34_cifar": ("basic", (3, 4, 6, 3), "cifar"),
 }
-
-
-# Two builder factories, one per stem: their options differ (ImageNet: stem_pool) and so do their defaults
-# (classes, zero_init_residual); each signature is that stem's options (see models/registry.py).
-def _imagenet_builder(name: str, block: str, layers: tuple[int, ...]) -> Callable[..., SEWResNet]:
-    def build(
-        num_classes: int = 1000,
-        in_channels: int = 3,
-        neuron: Mapping[str, Any] | None = None,
-        connect: str = "add",
-        zero_init_residual: bool = False,
-        stem_pool: Literal["avg", "max", "none"] = "avg",
-        encode_once: bool = True,
-    ) -> SEWResNet:
-        return SEWResNet(
-            block,  # type: ignore[arg-type]
-            layers,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            neuron=neuron,
-            connect=connect,
-            zero_init_residual=zero_init_residual,
-            stem="imagenet",
-            stem_pool=stem_pool,
-            encode_once=encode_once,
-        )
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"{name}: SEW-ResNet with layers {list(layers)} and the ImageNet stem, input [T, B, 3, 224, 224]."
-    return build
-
-
-def _cifar_builder(name: str, layers: tuple[int, ...]) -> Callable[..., SEWResNet]:
-    def build(
-        num_classes: int = 10,
-        in_channels: int = 3,
-        neuron: Mapping[str, Any] | None = None,
-        connect: str = "add",
-        zero_init_residual: bool = True,
-        encode_once: bool = True,
-    ) -> SEWResNet:
-        return SEWResNet(
-            "basic",
-            layers,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            neuron=neuron,
-            connect=connect,
-            zero_init_residual=zero_init_residual,
-            stem="cifar",
-            encode_once=encode_once,
-        )
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"{name}: SEW-ResNet with layers {list(layers)} and the CIFAR stem, input [T, B, 3, 32, 32]."
-    return build
-
-
-for _name, (_block, _layers) in _IMAGENET_ARCH.items():
+# stem: (options, default neuron, input shape, description after "SEW-ResNet-<depth>")
+_STEMS: dict[str, tuple[type, Mapping[str, Any], tuple[int, ...], str]] = {
+    "imagenet": (
+        SEWImageNetOptions,
+        SEW_IMAGENET_NEURON,
+        (3, 224, 224),
+        " (ImageNet stem, AvgPool2d(3,2,1)); IF/ATan; Shen et al. ImageNet runs",
+    ),
+    "cifar": (
+        SEWCifarOptions,
+        SEW_CIFAR_NEURON,
+        (3, 32, 32),
+        " CIFAR variant (3x3 stem, no pooling); IF soft reset; Shen et al. CIFAR",
+    ),
+}
+for _name, (_block, _layers, _stem) in _ARCHS.items():
+    _options, _neuron, _shape, _what = _STEMS[_stem]
     register_model(
         _name,
-        description=f"SEW-ResNet-{_name[10:]} (ImageNet stem, AvgPool2d(3,2,1)); IF/ATan; Shen et al. ImageNet runs",
-        input_shape=(3, 224, 224),
-        default_neuron=SEW_IMAGENET_NEURON,
-    )(_imagenet_builder(_name, _block, _layers))
-
-for _name, _layers in {"sew_resnet18_cifar": (2, 2, 2, 2), "sew_resnet34_cifar": (3, 4, 6, 3)}.items():
-    register_model(
-        _name,
-        description=f"SEW-ResNet-{_name[10:12]} CIFAR variant (3x3 stem, no pooling); IF soft reset; Shen et al. CIFAR",
-        input_shape=(3, 32, 32),
-        default_neuron=SEW_CIFAR_NEURON,
-    )(_cifar_builder(_name, _layers))
+        description=f"SEW-ResNet-{_name[10:12]}{_what}",
+        input_shape=_shape,
+        default_neuron=_neuron,
+        options=_options,
+    )(_builder(_name, _block, _layers, _stem, _shape[-1]))
