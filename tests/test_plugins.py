@@ -273,3 +273,15 @@ def test_registry_dict_face_for_tests_and_old_callers():
     assert r.pop("a") == 2 and r.pop("a", None) is None
     del r["b"]
     assert list(r) == ["c"]
+
+
+def test_a_model_may_declare_its_options_dataclass():
+    from spikeforge.models import model_info
+    from spikeforge.models.sew_resnet import SEWCifarOptions, SEWImageNetOptions
+
+    assert model_info("sew_resnet18").options_type is SEWImageNetOptions
+    assert model_info("sew_resnet18_cifar").options_type is SEWCifarOptions
+    assert model_info("sew_resnet18").defaults()["stem_pool"] == "avg"
+    assert model_info("sew_resnet18_cifar").defaults()["zero_init_residual"] is True
+    with pytest.raises(UserError, match=r"model 'sew_resnet18_cifar' has no option \['stem_pool'\]; allowed: \["):
+        build_model("sew_resnet18_cifar", stem_pool="max")
