@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from ..errors import MissingFileError, SpikeForgeError, UserError
-from ..neuron.kinds import NEURON_KINDS
+from ..neuron.kind_spec import NEURON_KINDS
 
 __all__ = ["add_analyze_parser", "run_analyze"]
 

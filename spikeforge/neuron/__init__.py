@@ -1,14 +1,14 @@
 """Multi-step spiking neurons with learnable initial membrane potential and threshold.
 
 Every neuron kind's node class is importable from here by its name (``spikeforge.neuron.PLIFNode``),
-found through :data:`~spikeforge.neuron.kinds.NEURON_KINDS`; the built-ins are listed below.
+found through :data:`~spikeforge.neuron.kind_spec.NEURON_KINDS`; the built-ins are listed below.
 """
 
 from typing import Any
 
 from . import surrogate
 from .factory import build_neuron
-from .kinds import NEURON_KINDS, FusedKernels, NeuronKind, register_neuron_kind
+from .kind_spec import NEURON_KINDS, FusedKernels, NeuronKind, register_neuron_kind
 from .kinds.cuba import CUBALIFNode
 from .kinds.if_ import IFNode
 from .kinds.lif import LIFNode

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..errors import UserError, values_checked_as_user_errors
-from .kinds import NEURON_KINDS
+from .kind_spec import NEURON_KINDS
 from .nodes import BaseNode
 
 __all__ = ["NEURON_TYPES", "build_neuron", "neuron_maker", "neuron_options"]

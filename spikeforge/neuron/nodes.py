@@ -32,7 +32,7 @@ from torch import nn
 from ..errors import SpikeForgeError
 from ..timelayout import check_time_steps
 from . import backends
-from .kinds import neuron_kind
+from .kind_spec import neuron_kind
 from .learnable import LEARN, SHARINGS, Init, Learnable, Sharing, fill_
 from .reference import Dynamics, state_dtype
 from .surrogate import Surrogate, get_surrogate
@@ -74,7 +74,7 @@ class BaseNode(nn.Module):
             imported from them). Hard reset only; see :meth:`spike_threshold` for how it is exact.
     """
 
-    #: the kind's name in :data:`spikeforge.neuron.kinds.NEURON_KINDS` (each kind's node class sets it)
+    #: the kind's name in :data:`spikeforge.neuron.kind_spec.NEURON_KINDS` (each kind's node class sets it)
     kind: ClassVar[str]
     default_threshold: float = 1.0
     default_surrogate: Surrogate | str = "atan"
@@ -196,7 +196,7 @@ class BaseNode(nn.Module):
         )
 
     def kind_params(self) -> Any:
-        """The kind's parameters (its ``NamedTuple``, :mod:`spikeforge.neuron.kinds`); a kind with parameters
+        """The kind's parameters (its ``NamedTuple``, :mod:`spikeforge.neuron.kind_spec`); a kind with parameters
         overrides this."""
         return neuron_kind(self.kind).make_params()
 

@@ -4,7 +4,9 @@ Every fused backend is tested against these functions (spikes, final state,
 membrane trace and the gradients of the input, the initial membrane potential
 and the threshold). They loop over ``T`` in Python and let autograd do the rest.
 
-One step of every neuron is *charge, fire, reset*:
+One step of every neuron is *charge, fire, reset*. The charge step is the neuron kind's, in its
+module of :mod:`spikeforge.neuron.kinds` (summarised here for the built-ins; PLIF is LIF with a
+learnable ``k``); fire and reset are every kind's:
 
 =========  ==============================================================
 IF         ``H[t] = V[t-1] + X[t]``
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import torch
 
-from .kinds import NeuronKind, neuron_kind
+from .kind_spec import NeuronKind, neuron_kind
 from .surrogate import ATan, Surrogate
 
 __all__ = ["Dynamics", "NeuronOutput", "leak_factor", "multistep", "state_dtype"]

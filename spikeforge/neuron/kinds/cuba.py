@@ -11,9 +11,9 @@ from typing import Any, NamedTuple, cast
 import torch
 
 from .. import presets
+from ..kind_spec import FusedKernels, NeuronKind
 from ..nodes import BaseNode
 from ..surrogate import Exponential
-from . import FusedKernels, NeuronKind
 
 __all__ = ["KIND", "CUBALIFNode", "CUBAParams"]
 

@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import torch
 
+from ..kind_spec import FusedKernels, NeuronKind
 from ..nodes import BaseNode
-from . import FusedKernels, NeuronKind
 
 __all__ = ["IFNode", "IFParams", "KIND"]
 

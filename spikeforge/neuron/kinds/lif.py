@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 
 import torch
 
+from ..kind_spec import FusedKernels, NeuronKind
 from ..nodes import BaseNode
 from ..reference import leak_factor
-from . import FusedKernels, NeuronKind
 
 __all__ = ["KIND", "LIFNode", "LIFParams"]
 

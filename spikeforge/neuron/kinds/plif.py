@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from ..kind_spec import NeuronKind
 from ..nodes import BaseNode
-from . import NeuronKind
 from .lif import Leak
 from .lif import charge as lif_charge
 

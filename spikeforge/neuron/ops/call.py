@@ -4,7 +4,7 @@ A backend's forward op (:mod:`.neuron_op`) sees ``x`` as a contiguous ``[T, M]``
 (``M = B * prod(features)``), parameters as ``[mid]`` vectors (:mod:`.params`) and returns
 ``spikes [T, M], v [M], i [M], v_seq [T, M]`` (``i`` for a kind with a synaptic current, ``v_seq``
 with ``record_v``, else empty). The tensors take the kernels' names here (``theta``, ``v0``, ``i0``:
-``spec.KERNEL_NAMES``). :func:`fused_multistep` makes a backend's drop-in for
+the table in :mod:`.spec`). :func:`fused_multistep` makes a backend's drop-in for
 :func:`spikeforge.neuron.reference.multistep` from its forward op.
 """
 

@@ -2,11 +2,23 @@
 the neuron's named parameters become the kernels' constants, and where the kernels' own names are mapped.
 
 Shared by the CPU and Triton backends so both encode neuron kinds and surrogates the
-same way. A kind opts in to the kernels (:class:`~spikeforge.neuron.kinds.FusedKernels`) by naming
+same way. A kind opts in to the kernels (:class:`~spikeforge.neuron.kind_spec.FusedKernels`) by naming
 the kernel charge step that runs its parameters and the kernel constants they set; :func:`kernel_spec`
 adds the reset's and the surrogate's. Surrogate constants are computed here in Python double
 precision exactly as :mod:`spikeforge.neuron.surrogate` computes them before they meet a tensor, so
 a kernel that casts them to the state dtype reproduces the reference's arithmetic.
+
+The kernels' own names for what the neuron modules (and configs) call otherwise:
+
+=====================  ===========================================================
+module / config        kernels, custom ops (``FlatCall``, ``Args``, ``neuron_op``)
+=====================  ===========================================================
+``v_threshold``        ``theta`` (its layout ``th_mid``, ``th_inner``)
+``imp``                ``v0`` (``v0_mid``, ``v0_inner``)
+``i_init``             ``i0``
+``neuron_kind``        ``kind`` (a code of :data:`KERNEL_STEPS`)
+surrogate constants    ``c0``, ``c1`` (``sur_c0``, ``sur_c1`` in the C++ ``Args``)
+=====================  ===========================================================
 """
 
 from __future__ import annotations
@@ -22,7 +34,6 @@ from ..surrogate import ATan, Exponential, Rectangle, Sigmoid, Surrogate, Triang
 __all__ = [
     "CUBA",
     "KERNEL_CONSTANTS",
-    "KERNEL_NAMES",
     "KERNEL_STEPS",
     "SURROGATE_CODES",
     "KernelSpec",
@@ -40,8 +51,6 @@ CUBA = KERNEL_STEPS["cuba"]
 #: value of a constant the kind does not set (its step does not read it). The Triton kernels read ``tau`` as its
 #: leak factor (:func:`state_constants`); the C++ kernels compute the same from ``tau``.
 KERNEL_CONSTANTS = {"tau": 2.0, "alpha_i": 0.0, "alpha_v": 0.0, "v_rest": 0.0, "v_reset": 0.0, "c0": 0.0, "c1": 0.0}
-#: The kernels' own names for what the neuron modules call otherwise (module -> kernel).
-KERNEL_NAMES = {"v_threshold": "theta", "imp": "v0", "i_init": "i0", "surrogate constants": "c0, c1"}
 SURROGATE_CODES: dict[type[Surrogate], int] = {ATan: 0, Sigmoid: 1, Triangle: 2, Rectangle: 3, Exponential: 4}
 
 
