@@ -36,6 +36,8 @@ def test_dynamics_take_the_kinds_named_parameters():
         Dynamics("if", gamma=1.0)
     with pytest.raises(UserError, match=r"unknown neuron type 'lfi'; choose one of \['cuba', 'if', 'lif'"):
         Dynamics("lfi")
+    with pytest.raises(TypeError, match=r"by name or as one LIFParams, got 2\.0"):
+        Dynamics("lif", 2.0)  # the former positional tau
     with pytest.raises(AttributeError, match="kind 'if' has no 'tau'"):
         _ = Dynamics("if").tau
 

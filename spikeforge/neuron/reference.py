@@ -83,8 +83,11 @@ class Dynamics:
             if unknown:
                 raise TypeError(f"neuron kind {kind!r} has no parameter {unknown}; its parameters: {list(fields)}")
             params = spec.make_params(**{k: v for k, v in named.items() if k in fields})
-        elif named:
-            raise TypeError("Dynamics: pass the kind's parameters either as params or by name, not both")
+        elif named or not isinstance(params, spec.params):
+            raise TypeError(
+                f"Dynamics: pass the kind's parameters by name or as one {spec.params.__name__}, got {params!r}"
+                + (f" and {sorted(named)}" if named else "")
+            )
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "v_reset", v_reset)
