@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from ..neuron.nodes import BaseNode, IFNode
+from ..neuron import IFNode
+from ..neuron.nodes import BaseNode
 from ..neuron.reference import multistep
 from .plots import new_figure, save_figure
 

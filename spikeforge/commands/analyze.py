@@ -24,6 +24,7 @@ import torch
 
 from ..command_registry import add_command_parser, register_command
 from ..errors import MissingFileError, SpikeForgeError, UserError
+from ..neuron.kind_spec import NEURON_KINDS
 
 __all__ = ["add_analyze_parser", "run_analyze"]
 
@@ -80,7 +81,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     pm.add_argument("--out", type=Path, default=DEFAULT_OUT / "pattern-mapping")
 
     mb = sub.add_parser("membrane", help="membrane potential and spikes vs IMP and input (Shen et al. Fig 1)")
-    mb.add_argument("--neuron", choices=("if", "lif", "cuba"), default="if")
+    mb.add_argument("--neuron", choices=NEURON_KINDS.names(), default="if")
     mb.add_argument("--tau", type=float, default=2.0, help="LIF time constant")
     mb.add_argument("--v-reset", type=_v_reset, default=None, help="hard-reset potential, or 'none' (soft reset)")
     mb.add_argument("--threshold", type=float, help="firing threshold (default: the neuron's)")
@@ -98,7 +99,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     ov.add_argument("--neurons", type=_int_list, help="neuron counts, e.g. 2^8,2^12")
     ov.add_argument("--steps", type=_int_list, help="time steps, e.g. 2,4,8")
     ov.add_argument("--variants", help="comma-separated subset of baseline,imp,threshold,imp+threshold")
-    ov.add_argument("--neuron", choices=("if", "lif", "cuba"), default="if")
+    ov.add_argument("--neuron", choices=NEURON_KINDS.names(), default="if")
     ov.add_argument("--backend", default="torch", help="neuron backend passed through (torch, auto, a fused one)")
     ov.add_argument("--repeats", type=int)
     ov.add_argument("--warmup", type=int, default=2)

@@ -83,7 +83,8 @@ from torch import nn
 
 from ..errors import MissingDependencyError, UserError
 from ..layers import MultiStep, batch_to_seq, seq_to_batch
-from ..neuron.nodes import BaseNode, CUBALIFNode, IFNode, LIFNode, is_neuron
+from ..neuron import CUBALIFNode, IFNode, LIFNode
+from ..neuron.nodes import BaseNode, is_neuron
 from ..neuron.surrogate import get_surrogate
 
 if TYPE_CHECKING:  # nir is an optional dependency: `pip install spikeforge[nir]`
@@ -281,7 +282,7 @@ def _neuron_node(name: str, node: BaseNode, features: tuple[int, ...], dt: float
     dyn = node.dynamics()
     if node.stateful:
         raise NIRConversionError(f"export_nir: neuron {name} is stateful=True; export a stateless copy")
-    theta = _np(node._threshold(), features)
+    theta = _np(node.effective_threshold(), features)
     v_rest = dyn.v_rest
     v_init = node._initial_v(torch.Size(features))
     reset = "subtract" if dyn.soft_reset else "to_v_reset"
@@ -301,26 +302,27 @@ def _neuron_node(name: str, node: BaseNode, features: tuple[int, ...], dt: float
         "fire_at_threshold": node.fire_at_threshold,
         "module": name,
     }
+    p = dyn.params  # the kind's named parameters
     if dyn.kind == "if":
         out = nir.IF(r=_full(1.0 / dt, features), v_threshold=theta, v_reset=v_reset)
     elif dyn.kind == "lif":
-        info.update(tau=dyn.tau, decay_input=dyn.decay_input)
-        r = 1.0 if dyn.decay_input else dyn.tau
+        info.update(tau=p.tau, decay_input=p.decay_input)
+        r = 1.0 if p.decay_input else p.tau
         out = nir.LIF(
-            tau=_full(dyn.tau * dt, features),
+            tau=_full(p.tau * dt, features),
             r=_full(r, features),
             v_leak=_full(v_rest, features),
             v_threshold=theta,
             v_reset=v_reset,
         )
-    else:
-        if dyn.alpha_i >= 1.0 or dyn.alpha_v >= 1.0:
+    elif dyn.kind == "cuba":
+        if p.alpha_i >= 1.0 or p.alpha_v >= 1.0:
             raise NIRConversionError(
                 f"export_nir: neuron {name}: CUBALIFNode with alpha_i or alpha_v = 1 (no decay) has no finite "
                 "NIR time constant"
             )
-        info.update(alpha_i=dyn.alpha_i, alpha_v=dyn.alpha_v)
-        tau_syn, tau_mem = dt / (1.0 - dyn.alpha_i), dt / (1.0 - dyn.alpha_v)
+        info.update(alpha_i=p.alpha_i, alpha_v=p.alpha_v)
+        tau_syn, tau_mem = dt / (1.0 - p.alpha_i), dt / (1.0 - p.alpha_v)
         out = nir.CubaLIF(
             tau_syn=_full(tau_syn, features),
             tau_mem=_full(tau_mem, features),
@@ -329,6 +331,11 @@ def _neuron_node(name: str, node: BaseNode, features: tuple[int, ...], dt: float
             v_threshold=theta,
             v_reset=v_reset,
             w_in=_full(tau_syn / dt, features),
+        )
+    else:
+        raise NIRConversionError(
+            f"export_nir: neuron {name}: neuron kind {dyn.kind!r} has no NIR form (NIR export takes IF, LIF and "
+            "CUBA neurons)"
         )
     out.metadata = {"v_init": _np(v_init, features), "reset": reset, "spikeforge": json.dumps(info), "dt": dt}
     if node.learn_threshold and node.threshold_min is not None:

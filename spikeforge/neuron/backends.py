@@ -86,7 +86,10 @@ def resolve_backend(name: str, device: torch.device, dtype: torch.dtype, dyn: re
     check_name(name)
     b = BACKENDS[name]
     if not b.supports(device, dtype, dyn):
-        why = b.why_not() if callable(b.why_not) else b.why_not
+        from .ops.spec import unsupported_reason
+
+        # the kind's own refusal first (PLIF has no kernel), else what the backend needs
+        why = unsupported_reason(dyn, name) or (b.why_not() if callable(b.why_not) else b.why_not)
         raise ValueError(
             f"neuron backend {name!r} does not support device={device.type}, dtype={dtype}, kind={dyn.kind}"
             + (f": {why}" if why else "")

@@ -13,15 +13,32 @@ per layer by the model.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..errors import UserError, values_checked_as_user_errors
-from .nodes import BaseNode, CUBALIFNode, IFNode, LIFNode
+from .kind_spec import NEURON_KINDS
+from .nodes import BaseNode
 
-__all__ = ["NEURON_TYPES", "build_neuron", "neuron_options", "neuron_maker"]
+__all__ = ["NEURON_TYPES", "build_neuron", "neuron_maker", "neuron_options"]
 
-NEURON_TYPES: dict[str, type[BaseNode]] = {"if": IFNode, "lif": LIFNode, "cuba": CUBALIFNode}
+
+class _NodeTypes(Mapping[str, type[BaseNode]]):
+    """``{type: node class}`` of every registered neuron kind (a live view of ``NEURON_KINDS``)."""
+
+    def __getitem__(self, name: str) -> type[BaseNode]:
+        if name not in NEURON_KINDS:
+            raise KeyError(name)
+        return NEURON_KINDS.get(name).node
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(NEURON_KINDS.names())
+
+    def __len__(self) -> int:
+        return len(NEURON_KINDS)
+
+
+NEURON_TYPES: Mapping[str, type[BaseNode]] = _NodeTypes()
 
 
 def neuron_options(kind: str) -> list[str]:
@@ -38,7 +55,8 @@ def neuron_options(kind: str) -> list[str]:
 
 
 def build_neuron(cfg: Mapping[str, Any] | None = None, **overrides: Any) -> BaseNode:
-    """A neuron module from ``cfg`` (key ``type`` in ``if``/``lif``/``cuba``, default ``lif``) plus ``overrides``.
+    """A neuron module from ``cfg`` (key ``type``: a registered kind, :mod:`spikeforge.neuron.kinds`; default ``lif``)
+    plus ``overrides``.
 
     Raises:
         UserError: an unknown type or option, or a value the neuron rejects (``tau <= 1``, an

@@ -1,18 +1,17 @@
-"""Spiking neuron modules: ``IFNode``, ``LIFNode``, ``CUBALIFNode``.
+"""The base of every spiking neuron module; each kind's node class (``IFNode``, ``LIFNode``, ...) lives in
+its module of :mod:`spikeforge.neuron.kinds`.
 
-All are multi-step: ``forward(x)`` takes ``[T, B, *features]`` and returns spikes of the
-same shape, running the T steps in one call. State is *not* carried over between calls
-(every batch starts from the initial membrane potential) unless ``stateful=True``.
+All are multi-step: ``forward(x)`` takes ``[T, B, *features]`` and returns spikes of the same shape,
+running the T steps in one call. State is *not* carried over between calls (every batch starts from the
+initial membrane potential) unless ``stateful=True``.
 
 Learnable neuron parameters
 ---------------------------
 ``imp="learn"`` makes the initial membrane potential ``V[-1]`` an ``nn.Parameter`` named
 ``imp``; ``v_threshold="learn"`` makes the threshold an ``nn.Parameter`` named
-``v_threshold``. Their *sharing* says which elements share one value:
-
-* ``"neuron"``: one value per feature element, shared over the batch (shape ``features``);
-* ``"channel"``: one value per channel, the first feature dim (shape ``(C, 1, ..., 1)``);
-* ``"layer"``: one scalar.
+``v_threshold``. Their *sharing* says which elements share one value (``"neuron"``,
+``"channel"``, ``"layer"``: :mod:`spikeforge.neuron.learnable`); a kind may add its own
+(PLIF's ``w``) with :meth:`BaseNode.add_learnable`.
 
 Per-neuron and per-channel shapes are known only from the input. Either pass
 ``feature_shape=(C, H, W)`` at construction, or call :func:`spikeforge.materialize`
@@ -24,38 +23,25 @@ them from the stored shapes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, Literal, TypeGuard, cast
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, TypeGuard, cast
 
 import torch
 from torch import nn
 
 from ..errors import SpikeForgeError
 from ..timelayout import check_time_steps
-from . import backends, presets
-from .init import Init, fill_, parse_init
-from .reference import Dynamics, NeuronKind, state_dtype
-from .surrogate import Exponential, Surrogate, get_surrogate
+from . import backends
+from .kind_spec import neuron_kind
+from .learnable import LEARN, SHARINGS, Init, Learnable, Sharing, fill_
+from .reference import Dynamics, state_dtype
+from .surrogate import Surrogate, get_surrogate
 
-__all__ = ["BaseNode", "CUBALIFNode", "IFNode", "LIFNode", "NeuronParameterError", "is_neuron", "materialize"]
-
-Sharing = Literal["neuron", "channel", "layer"]
-SHARINGS = ("neuron", "channel", "layer")
-LEARN = "learn"
+__all__ = ["BaseNode", "NeuronParameterError", "check_materialized", "is_neuron", "materialize"]
 
 
 class NeuronParameterError(SpikeForgeError, RuntimeError):
     """A lazily shaped neuron parameter was used before it was created, or with the wrong shape."""
-
-
-def _param_shape(sharing: str, features: Sequence[int]) -> tuple[int, ...]:
-    if sharing == "neuron":
-        return tuple(features)
-    if sharing == "channel":
-        if len(features) == 0:
-            return ()
-        return (features[0],) + (1,) * (len(features) - 1)
-    return ()
 
 
 class BaseNode(nn.Module):
@@ -88,6 +74,8 @@ class BaseNode(nn.Module):
             imported from them). Hard reset only; see :meth:`spike_threshold` for how it is exact.
     """
 
+    #: the kind's name in :data:`spikeforge.neuron.kind_spec.NEURON_KINDS` (each kind's node class sets it)
+    kind: ClassVar[str]
     default_threshold: float = 1.0
     default_surrogate: Surrogate | str = "atan"
     #: expected number of time steps; when set, an input with another ``x.shape[0]`` fails
@@ -120,10 +108,10 @@ class BaseNode(nn.Module):
                 "fire_at_threshold=False needs a hard reset (v_reset a number): a soft reset subtracts the threshold, "
                 "which the strict spike condition must not change"
             )
-        self.fire_at_threshold = bool(fire_at_threshold)
         for what, sharing in (("imp_sharing", imp_sharing), ("threshold_sharing", threshold_sharing)):
             if sharing not in SHARINGS:
                 raise ValueError(f"{what} must be one of {SHARINGS}, got {sharing!r}")
+        self.fire_at_threshold = bool(fire_at_threshold)
         self.v_reset = None if v_reset is None else float(v_reset)
         self.surrogate = get_surrogate(surrogate if surrogate is not None else self.default_surrogate)
         self.detach_reset = bool(detach_reset)
@@ -133,40 +121,11 @@ class BaseNode(nn.Module):
         self.stateful = stateful
         self.record_spikes = record_spikes
         self.record_v = record_v
-        backends.check_name(backend)  # a misspelt backend fails here, not at the first forward pass
-        self.backend = backend
+        self.backend = self._checked_backend(backend)
 
-        # Initial membrane potential.
-        self.learn_imp = isinstance(imp, str)
-        if self.learn_imp:
-            if imp != LEARN:
-                raise ValueError(f"imp must be None, a number or 'learn', got {imp!r}")
-            parse_init(imp_init)  # validate now, not at the first forward
-            self.imp_init: float | str | dict[str, Any] | None = imp_init
-            self.imp = nn.UninitializedParameter()
-            self.imp_value: float | None = None
-        else:
-            self.imp_init = None
-            self.register_parameter("imp", None)
-            self.imp_value = None if imp is None else float(imp)
-
-        # Firing threshold.
-        self.learn_threshold = isinstance(v_threshold, str)
-        if self.learn_threshold:
-            if v_threshold != LEARN:
-                raise ValueError(f"v_threshold must be a number or 'learn', got {v_threshold!r}")
-            init = self.default_threshold if v_threshold_init is None else float(v_threshold_init)
-            self.v_threshold_init: float | None = init
-            self.v_threshold = nn.UninitializedParameter()
-            self.threshold_value = init
-        else:
-            self.v_threshold_init = None
-            self.register_parameter("v_threshold", None)
-            self.threshold_value = float(v_threshold)
-
-        # Parameters that need no feature shape are created right away.
-        self._create_params(None)
-        if feature_shape is not None:
+        self.learnables: dict[str, Learnable] = {}
+        self._init_imp_and_threshold(imp, imp_init, v_threshold, v_threshold_init)
+        if feature_shape is not None:  # per-neuron and per-channel parameters are created now too
             self._create_params(tuple(feature_shape))
         self._register_load_state_dict_pre_hook(self._materialize_from_state_dict, with_module=False)
 
@@ -177,44 +136,95 @@ class BaseNode(nn.Module):
         self.num_samples = 0
         self.num_steps = 0
 
+    def _checked_backend(self, backend: str) -> str:
+        """``backend`` when it exists and runs this node's kind (a misspelt or refused one fails now, not at the
+        first forward pass)."""
+        backends.check_name(backend)
+        kind = neuron_kind(self.kind)
+        if backend not in ("auto", "torch") and backend not in kind.fused_backends():
+            runs = [*sorted(kind.fused_backends()), "torch"]
+            raise ValueError(
+                f"neuron kind {kind.name!r} has no fused {backend!r} kernel; choose backend 'auto' or one of {runs}"
+            )
+        return backend
+
+    def _init_imp_and_threshold(
+        self, imp: float | str | None, imp_init: Init, v_threshold: float | str, v_threshold_init: float | None
+    ) -> None:
+        """Each of the initial membrane potential and the threshold is fixed (a number) or learnable (``"learn"``)."""
+        self.learn_imp = isinstance(imp, str)
+        if self.learn_imp and imp != LEARN:
+            raise ValueError(f"imp must be None, a number or 'learn', got {imp!r}")
+        self.learn_threshold = isinstance(v_threshold, str)
+        if self.learn_threshold and v_threshold != LEARN:
+            raise ValueError(f"v_threshold must be a number or 'learn', got {v_threshold!r}")
+        theta_init = self.default_threshold if v_threshold_init is None else float(v_threshold_init)
+        #: the fixed IMP (``None``: ``v_reset``, or 0 for a soft reset) and threshold; for a learnable one
+        #: ``imp_value`` is ``None`` and ``threshold_value`` its initial value
+        self.imp_value: float | None = None if (self.learn_imp or imp is None) else float(cast(float, imp))
+        self.threshold_value = theta_init if self.learn_threshold else float(v_threshold)
+        self.imp_init: Init | None = imp_init if self.learn_imp else None
+        self.v_threshold_init: float | None = theta_init if self.learn_threshold else None
+        for name, learns, sharing, init in (
+            ("imp", self.learn_imp, self.imp_sharing, imp_init),
+            ("v_threshold", self.learn_threshold, self.threshold_sharing, theta_init),
+        ):
+            if learns:
+                self.add_learnable(name, sharing, init)
+            else:
+                self.register_parameter(name, None)
+
+    def add_learnable(self, name: str, sharing: Sharing, init: Init, group: str | None = None) -> None:
+        """Declare the learnable parameter ``name``: an ``nn.Parameter`` of ``sharing`` filled from ``init``, created
+        now when its shape is known (``"layer"``, or ``feature_shape`` given) and else at the first forward pass.
+
+        ``group``: the parameter kind the optimiser groups it by (default ``name``; see :meth:`neuron_parameters`).
+        """
+        self.learnables[name] = Learnable(name, group or name, sharing, init)
+        setattr(self, name, nn.UninitializedParameter())
+        self._create_params(None)  # the ones that need no feature shape
+
     # ------------------------------------------------------------------ dynamics
     def dynamics(self) -> Dynamics:
-        """The fixed description of this neuron's dynamics (see ``reference.Dynamics``)."""
-        raise NotImplementedError
-
-    def _dynamics(self, kind: NeuronKind, **kind_fields: Any) -> Dynamics:
-        """``Dynamics`` of ``kind`` with ``kind_fields`` and the reset and surrogate every node has."""
+        """The description of this neuron's dynamics (see ``reference.Dynamics``)."""
         return Dynamics(
-            kind=kind,
+            self.kind,
+            self.kind_params(),
             v_reset=self.v_reset,
             detach_reset=self.detach_reset,
             surrogate=self.surrogate,
-            **kind_fields,
         )
 
+    def kind_params(self) -> Any:
+        """The kind's parameters (its ``NamedTuple``, :mod:`spikeforge.neuron.kind_spec`); a kind with parameters
+        overrides this."""
+        return neuron_kind(self.kind).make_params()
+
     # ------------------------------------------------------------------ parameters
-    def _lazy_params(self):
-        if self.learn_imp:
-            yield "imp", self.imp_sharing
-        if self.learn_threshold:
-            yield "v_threshold", self.threshold_sharing
+    def _lazy_params(self) -> Iterator[tuple[str, str]]:
+        for spec in self.learnables.values():
+            yield spec.name, spec.sharing
+
+    def neuron_parameters(self) -> Iterator[tuple[str, nn.Parameter, str]]:
+        """``(name, parameter, group)`` of every learnable neuron parameter of this node, ``group`` being the
+        parameter kind the optimiser groups it by (``"imp"``, ``"v_threshold"``, PLIF's ``"tau"``)."""
+        for spec in self.learnables.values():
+            yield spec.name, getattr(self, spec.name), spec.group
 
     def _create_params(self, features: tuple[int, ...] | None) -> None:
-        for name, sharing in self._lazy_params():
-            param = getattr(self, name)
+        for spec in self.learnables.values():
+            param = getattr(self, spec.name)
             if not isinstance(param, nn.UninitializedParameter):
                 if features is not None:
-                    self._check_shape(name, param, sharing, features)
+                    self._check_shape(spec.name, param, spec.sharing, features)
                 continue
-            if sharing != "layer" and features is None:
+            if spec.sharing != "layer" and features is None:
                 continue
-            param.materialize(_param_shape(sharing, features or ()))
-            init = self.imp_init if name == "imp" else self.v_threshold_init
-            assert init is not None  # __init__ sets it for every learnable parameter
-            fill_(param, init)
+            param.materialize(spec.shape(features or ()))
+            fill_(param, spec.init)
 
     def _check_shape(self, name: str, param: torch.Tensor, sharing: str, features: tuple[int, ...]) -> None:
-        expected = _param_shape(sharing, features)
+        expected = self.learnables[name].shape(features)
         if tuple(param.shape) != expected:
             raise NeuronParameterError(
                 f"{type(self).__name__}: learnable {name} (sharing={sharing!r}) has shape {tuple(param.shape)} "
@@ -262,15 +272,16 @@ class BaseNode(nn.Module):
                 )
             return self._v
         if self.learn_imp:
-            return self.imp
+            return cast(torch.Tensor, self.imp)
         if self.imp_value is not None:
             return self.imp_value
         return 0.0 if self.v_reset is None else self.v_reset
 
-    def _threshold(self) -> float | torch.Tensor:
+    def effective_threshold(self) -> float | torch.Tensor:
+        """The threshold in effect: the fixed one, or the learnable one floored at ``threshold_min``."""
         if not self.learn_threshold:
             return self.threshold_value
-        theta: torch.Tensor = self.v_threshold
+        theta = cast(torch.Tensor, self.v_threshold)
         if self.threshold_min is not None:
             theta = theta.clamp_min(self.threshold_min)
         return theta
@@ -286,7 +297,7 @@ class BaseNode(nn.Module):
         not use ``theta``; the surrogate gradient is taken at ``H - theta'`` (one unit in the
         last place from ``H - theta``) and passes on to a learnable ``theta`` unchanged.
         """
-        theta = self._threshold()
+        theta = self.effective_threshold()
         if self.fire_at_threshold:
             return theta
         if not isinstance(theta, torch.Tensor):
@@ -350,76 +361,6 @@ class BaseNode(nn.Module):
 
     def _dynamics_repr(self) -> str:
         return ""
-
-
-class IFNode(BaseNode):
-    """Integrate-and-fire: ``H[t] = V[t-1] + X[t]``. See :class:`BaseNode` for the arguments."""
-
-    def dynamics(self) -> Dynamics:
-        return self._dynamics("if")
-
-
-class LIFNode(BaseNode):
-    """Leaky integrate-and-fire with SpikingJelly's semantics.
-
-    ``H[t] = V[t-1] + (X[t] - (V[t-1] - V_r)) / tau`` with ``decay_input`` (default), else
-    ``H[t] = V[t-1] - (V[t-1] - V_r) / tau + X[t]``; ``V_r`` is ``v_reset`` or 0 (soft reset).
-    Every backend computes ``/ tau`` as a multiply by ``1 / tau`` rounded once to the state
-    dtype (``reference.leak_factor``), so results are the same on CPU and CUDA.
-
-    Args:
-        tau: membrane time constant (> 1).
-        decay_input: whether the input is scaled by ``1/tau``.
-        **kwargs: see :class:`BaseNode`.
-    """
-
-    def __init__(self, tau: float = 2.0, decay_input: bool = True, **kwargs: Any) -> None:
-        if not tau > 1.0:
-            raise ValueError(f"LIFNode tau must be > 1 (a time constant), got {tau}")
-        super().__init__(**kwargs)
-        self.tau = float(tau)
-        self.decay_input = bool(decay_input)
-
-    def dynamics(self) -> Dynamics:
-        return self._dynamics("lif", tau=self.tau, decay_input=self.decay_input)
-
-    def _dynamics_repr(self) -> str:
-        return f"tau={self.tau}" + ("" if self.decay_input else ", decay_input=False")
-
-
-class CUBALIFNode(BaseNode):
-    """Current-based LIF (Rouser / SLAYER CUBA), two state variables.
-
-    ``I[t] = alpha_i * I[t-1] + X[t]``, ``H[t] = V_r + alpha_v * (V[t-1] - V_r) + I[t]``,
-    then fire and reset as the other nodes. ``alpha_i`` and ``alpha_v`` are the *retained*
-    fractions per step (Rouser Table II: 0.75 and 0.97, i.e. SLAYER's current_decay 0.25
-    and voltage_decay 0.03). Defaults follow the paper (``spikeforge.neuron.presets``): threshold
-    1.25, hard reset to 0, reset detached as in SLAYER, exponential surrogate (scale 1.5, tau 3.75).
-    """
-
-    default_threshold = presets.ROUSER_THRESHOLD
-    default_surrogate = Exponential(**{k: v for k, v in presets.ROUSER_SURROGATE.items() if k != "name"})
-
-    def __init__(
-        self,
-        alpha_i: float = presets.ROUSER_ALPHA_I,
-        alpha_v: float = presets.ROUSER_ALPHA_V,
-        v_threshold: float | str = presets.ROUSER_THRESHOLD,
-        detach_reset: bool = presets.ROUSER_DETACH_RESET,
-        **kwargs: Any,
-    ) -> None:
-        for name, a in (("alpha_i", alpha_i), ("alpha_v", alpha_v)):
-            if not 0.0 <= a <= 1.0:
-                raise ValueError(f"CUBALIFNode {name} is a retained fraction in [0, 1], got {a}")
-        super().__init__(v_threshold=v_threshold, detach_reset=detach_reset, **kwargs)
-        self.alpha_i = float(alpha_i)
-        self.alpha_v = float(alpha_v)
-
-    def dynamics(self) -> Dynamics:
-        return self._dynamics("cuba", alpha_i=self.alpha_i, alpha_v=self.alpha_v)
-
-    def _dynamics_repr(self) -> str:
-        return f"alpha_i={self.alpha_i}, alpha_v={self.alpha_v}"
 
 
 def is_neuron(module: nn.Module) -> TypeGuard[BaseNode]:

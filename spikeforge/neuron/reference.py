@@ -4,7 +4,9 @@ Every fused backend is tested against these functions (spikes, final state,
 membrane trace and the gradients of the input, the initial membrane potential
 and the threshold). They loop over ``T`` in Python and let autograd do the rest.
 
-One step of every neuron is *charge, fire, reset*:
+One step of every neuron is *charge, fire, reset*. The charge step is the neuron kind's, in its
+module of :mod:`spikeforge.neuron.kinds` (summarised here for the built-ins; PLIF is LIF with a
+learnable ``k``); fire and reset are every kind's:
 
 =========  ==============================================================
 IF         ``H[t] = V[t-1] + X[t]``
@@ -28,40 +30,80 @@ inside the reset term is detached (the fire path keeps its gradient).
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import torch
 
+from .kind_spec import NeuronKind, neuron_kind
 from .surrogate import ATan, Surrogate
 
 __all__ = ["Dynamics", "NeuronOutput", "leak_factor", "multistep", "state_dtype"]
 
-NeuronKind = Literal["if", "lif", "cuba"]
+#: The kind parameters of the former flat ``Dynamics(kind, tau, decay_input, alpha_i, alpha_v, ...)``: still
+#: accepted for every kind (ignored by a kind that has no such parameter), so existing calls keep working.
+_FLAT_NAMES = frozenset({"tau", "decay_input", "alpha_i", "alpha_v"})
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, init=False)
 class Dynamics:
-    """The fixed (non-learnable) description of a neuron's dynamics.
+    """The fixed description of a neuron's dynamics: its kind with that kind's parameters, and fire/reset.
+
+    ``Dynamics("lif", tau=3.0)`` or ``Dynamics("lif", params)`` with ``params`` the kind's own
+    ``NamedTuple`` (:mod:`spikeforge.neuron.kinds`). The kind's parameters read as attributes
+    (``dyn.tau``).
 
     Attributes:
-        kind: ``"if"``, ``"lif"`` or ``"cuba"``.
-        tau: LIF membrane time constant (``> 1`` keeps the decay stable).
-        decay_input: LIF only; whether the input is divided by ``tau`` too.
-        alpha_i: CUBA retained fraction of the synaptic current per step.
-        alpha_v: CUBA retained fraction of the membrane potential per step.
+        kind: the kind's name (``"if"``, ``"lif"``, ``"cuba"``, ``"plif"``, ...).
+        params: the kind's named parameters.
         v_reset: reset potential (hard reset) or ``None`` (soft reset).
         detach_reset: detach the spike inside the reset term.
         surrogate: surrogate spike function.
     """
 
-    kind: NeuronKind = "lif"
-    tau: float = 2.0
-    decay_input: bool = True
-    alpha_i: float = 0.75
-    alpha_v: float = 0.97
-    v_reset: float | None = 0.0
-    detach_reset: bool = False
-    surrogate: Surrogate = dataclasses.field(default_factory=ATan)
+    kind: str
+    params: Any
+    v_reset: float | None
+    detach_reset: bool
+    surrogate: Surrogate
+
+    def __init__(
+        self,
+        kind: str = "lif",
+        params: Any = None,
+        *,
+        v_reset: float | None = 0.0,
+        detach_reset: bool = False,
+        surrogate: Surrogate | None = None,
+        **named: Any,
+    ) -> None:
+        spec = neuron_kind(kind)
+        if params is None:
+            fields = spec.params._fields
+            unknown = sorted(set(named) - set(fields) - _FLAT_NAMES)
+            if unknown:
+                raise TypeError(f"neuron kind {kind!r} has no parameter {unknown}; its parameters: {list(fields)}")
+            params = spec.make_params(**{k: v for k, v in named.items() if k in fields})
+        elif named or not isinstance(params, spec.params):
+            raise TypeError(
+                f"Dynamics: pass the kind's parameters by name or as one {spec.params.__name__}, got {params!r}"
+                + (f" and {sorted(named)}" if named else "")
+            )
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "v_reset", v_reset)
+        object.__setattr__(self, "detach_reset", detach_reset)
+        object.__setattr__(self, "surrogate", ATan() if surrogate is None else surrogate)
+        object.__setattr__(self, "neuron_kind", spec)
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:  # the kind's parameters as attributes: dyn.tau
+            params = self.__dict__.get("params")
+            if params is not None and name in type(params)._fields:
+                return getattr(params, name)
+            raise AttributeError(f"{type(self).__name__} of kind {self.__dict__.get('kind')!r} has no {name!r}")
+
+    neuron_kind: NeuronKind = dataclasses.field(init=False, repr=False, compare=False)
 
     @property
     def soft_reset(self) -> bool:
@@ -108,7 +150,7 @@ def multistep(
     x: torch.Tensor,
     dyn: Dynamics,
     v_threshold: float | torch.Tensor,
-    v_init: float | torch.Tensor,
+    imp: float | torch.Tensor,
     i_init: float | torch.Tensor | None = None,
     record_v: bool = False,
 ) -> NeuronOutput:
@@ -118,34 +160,23 @@ def multistep(
         x: input current ``[T, B, ...]``.
         dyn: the neuron's dynamics.
         v_threshold: firing threshold, a float or a tensor broadcastable to ``x[0]``.
-        v_init: ``V[-1]`` (the initial membrane potential), float or tensor broadcastable to ``x[0]``.
-        i_init: ``I[-1]`` for CUBA (default 0).
+        imp: ``V[-1]``, the initial membrane potential (IMP), float or tensor broadcastable to ``x[0]``.
+        i_init: ``I[-1]`` for a kind with a synaptic current (CUBA; default 0).
         record_v: also return the membrane trace.
     """
     if x.dim() < 2:
         raise ValueError(f"neuron input must be [T, B, ...], got shape {tuple(x.shape)}")
+    kind = dyn.neuron_kind
     sdt = state_dtype(x.dtype)
     step_shape = x.shape[1:]
-    v = _as_state(v_init, step_shape, sdt, x.device)
-    i = _as_state(0.0 if i_init is None else i_init, step_shape, sdt, x.device) if dyn.kind == "cuba" else None
+    v = _as_state(imp, step_shape, sdt, x.device)
+    i = _as_state(0.0 if i_init is None else i_init, step_shape, sdt, x.device) if kind.has_current else None
     theta = v_threshold.to(sdt) if isinstance(v_threshold, torch.Tensor) else v_threshold
     v_r = dyn.v_rest
-    k = leak_factor(dyn.tau, sdt) if dyn.kind == "lif" else 1.0
+    prepared = kind.prepare(dyn.params, sdt)
     spikes, trace = [], []
     for t in range(x.shape[0]):
-        xt = x[t].to(sdt)
-        if dyn.kind == "if":
-            h = v + xt
-        elif dyn.kind == "lif":
-            if dyn.decay_input:
-                h = v + (xt - (v - v_r)) * k
-            else:
-                h = v - (v - v_r) * k + xt
-        elif dyn.kind == "cuba":
-            i = dyn.alpha_i * cast(torch.Tensor, i) + xt  # set above for CUBA
-            h = v_r + dyn.alpha_v * (v - v_r) + i
-        else:
-            raise ValueError(f"unknown neuron kind {dyn.kind!r}; choose 'if', 'lif' or 'cuba'")
+        h, i = kind.charge(prepared, v, i, x[t].to(sdt), v_r)
         s = dyn.surrogate(h - theta)
         s_r = s.detach() if dyn.detach_reset else s
         if dyn.soft_reset:

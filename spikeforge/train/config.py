@@ -102,7 +102,8 @@ class OptimConfig:
     """Optimiser and parameter groups.
 
     ``no_decay`` lists the parameter kinds exempt from weight decay: ``imp``,
-    ``v_threshold``, ``norm`` (batch/group/layer norm), ``bias``, ``te`` (TEBN scale).
+    ``v_threshold``, ``tau`` (PLIF's learnable time constant), ``norm`` (batch/group/layer norm), ``bias``,
+    ``te`` (TEBN scale).
     ``neuron_lr`` sets a separate learning rate for learnable thresholds and IMPs (Rouser
     trains thresholds with their own rate); ``None`` uses ``lr``. ``lamb`` is
     :class:`spikeforge.train.optim.Lamb` (timm / mmpretrain's LAMB, with its global gradient
@@ -116,8 +117,8 @@ class OptimConfig:
     nesterov: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
     neuron_lr: float | None = None
-    no_decay: list[Literal["imp", "v_threshold", "norm", "bias", "te"]] = dataclasses.field(
-        default_factory=lambda: ["imp", "v_threshold", "norm", "bias", "te"]
+    no_decay: list[Literal["imp", "v_threshold", "tau", "norm", "bias", "te"]] = dataclasses.field(
+        default_factory=lambda: ["imp", "v_threshold", "tau", "norm", "bias", "te"]
     )
     grad_clip: float | None = None
 

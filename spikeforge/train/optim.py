@@ -28,11 +28,18 @@ _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.module
 
 
 def parameter_kinds(model: nn.Module) -> Iterator[tuple[str, nn.Parameter, str]]:
-    """Yield ``(name, param, kind)`` with kind ``imp`` | ``v_threshold`` | ``te`` | ``norm`` | ``bias`` | ``weight``."""
+    """Yield ``(name, param, kind)`` with kind a neuron parameter's group (``imp`` | ``v_threshold`` | PLIF's ``tau``,
+    as the neuron says: :meth:`~spikeforge.neuron.nodes.BaseNode.neuron_parameters`) or ``te`` | ``norm`` |
+    ``bias`` | ``weight``."""
+    from ..neuron.nodes import is_neuron
+
     for mod_name, module in model.named_modules():
+        neuron_groups = {p_name: group for p_name, _, group in module.neuron_parameters()} if is_neuron(module) else {}
         for p_name, p in module.named_parameters(recurse=False):
             name = f"{mod_name}.{p_name}" if mod_name else p_name
-            if p_name in ("imp", "v_threshold", "te"):
+            if p_name in neuron_groups:
+                kind = neuron_groups[p_name]
+            elif p_name == "te":
                 kind = p_name
             elif isinstance(module, _NORMS):
                 kind = "norm"
@@ -46,25 +53,26 @@ def parameter_kinds(model: nn.Module) -> Iterator[tuple[str, nn.Parameter, str]]
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     """SGD / Adam / AdamW over up to four groups: (weights | no-decay) x (network | neuron parameters).
 
-    Neuron parameters (``imp``, ``v_threshold``) use ``cfg.neuron_lr`` when set. Parameters
-    whose kind is in ``cfg.no_decay`` get no weight decay. Each group carries a ``name``.
+    Neuron parameters (those a neuron lists: ``imp``, ``v_threshold``, PLIF's ``w``) use ``cfg.neuron_lr`` when
+    set. Parameters whose kind is in ``cfg.no_decay`` get no weight decay. Each group carries a ``name``.
     """
-    from ..neuron.nodes import check_materialized
+    from ..neuron.nodes import check_materialized, is_neuron
 
     check_materialized(model)
+    neuron_params = {id(p) for m in model.modules() if is_neuron(m) for _, p, _ in m.neuron_parameters()}
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     seen: set[int] = set()
     for _, p, kind in parameter_kinds(model):
         if not p.requires_grad or id(p) in seen:
             continue
         seen.add(id(p))
-        is_neuron = kind in ("imp", "v_threshold")
+        in_neuron = id(p) in neuron_params
         decay = kind not in cfg.no_decay and cfg.weight_decay > 0
-        groups.setdefault((is_neuron, decay), []).append(p)
+        groups.setdefault((in_neuron, decay), []).append(p)
     param_groups = []
-    for (is_neuron, decay), params in sorted(groups.items()):
-        lr = cfg.neuron_lr if (is_neuron and cfg.neuron_lr is not None) else cfg.lr
-        name = ("neuron" if is_neuron else "network") + ("" if decay else "_no_decay")
+    for (in_neuron, decay), params in sorted(groups.items()):
+        lr = cfg.neuron_lr if (in_neuron and cfg.neuron_lr is not None) else cfg.lr
+        name = ("neuron" if in_neuron else "network") + ("" if decay else "_no_decay")
         param_groups.append(
             {"params": params, "lr": lr, "weight_decay": cfg.weight_decay if decay else 0.0, "name": name}
         )

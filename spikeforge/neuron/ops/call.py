@@ -2,8 +2,9 @@
 
 A backend's forward op (:mod:`.neuron_op`) sees ``x`` as a contiguous ``[T, M]`` tensor
 (``M = B * prod(features)``), parameters as ``[mid]`` vectors (:mod:`.params`) and returns
-``spikes [T, M], v [M], i [M], v_seq [T, M]`` (``i`` for CUBA, ``v_seq`` with ``record_v``,
-else empty). :func:`fused_multistep` makes a backend's drop-in for
+``spikes [T, M], v [M], i [M], v_seq [T, M]`` (``i`` for a kind with a synaptic current, ``v_seq``
+with ``record_v``, else empty). The tensors take the kernels' names here (``theta``, ``v0``, ``i0``:
+the table in :mod:`.spec`). :func:`fused_multistep` makes a backend's drop-in for
 :func:`spikeforge.neuron.reference.multistep` from its forward op.
 """
 
@@ -30,8 +31,8 @@ class FlatCall:
     Attributes:
         x: ``[T, M]`` contiguous input.
         spec: the encoded dynamics.
-        theta, v0: thresholds and initial potentials (``values [mid]`` + layout).
-        i0: CUBA's initial current ``[M]`` or ``None`` (zeros).
+        theta, v0: thresholds and initial membrane potentials (``values [mid]`` + layout).
+        i0: the initial synaptic current ``[M]`` of a kind that has one, or ``None`` (zeros).
         state_dtype: float32 for half/bfloat16 inputs, else the input dtype.
     """
 
@@ -70,13 +71,15 @@ def flatten_call(
     x: torch.Tensor,
     dyn: Dynamics,
     v_threshold: float | torch.Tensor,
-    v_init: float | torch.Tensor,
+    imp: float | torch.Tensor,
     i_init: float | torch.Tensor | None,
+    backend: str | None = None,
 ) -> FlatCall | None:
-    """Kernel form of a :func:`~spikeforge.neuron.reference.multistep` call; ``None`` when ``x`` is empty."""
+    """Kernel form of a :func:`~spikeforge.neuron.reference.multistep` call for ``backend`` (``None``: any fused
+    backend the kind opted in to); ``None`` when ``x`` is empty."""
     if x.dim() < 2:
         raise ValueError(f"neuron input must be [T, B, ...], got shape {tuple(x.shape)}")
-    spec = kernel_spec(dyn)
+    spec = kernel_spec(dyn, backend)
     T, step = x.shape[0], x.shape[1:]
     M = math.prod(step)
     if T == 0 or M == 0:
@@ -86,8 +89,8 @@ def flatten_call(
         x=x.contiguous().view(T, M),
         spec=spec,
         theta=param_layout(v_threshold, step, sdt, x.device),
-        v0=param_layout(v_init, step, sdt, x.device),
-        i0=initial_current(i_init, step, sdt, x.device) if dyn.kind == "cuba" else None,
+        v0=param_layout(imp, step, sdt, x.device),
+        i0=initial_current(i_init, step, sdt, x.device) if dyn.neuron_kind.has_current else None,
         state_dtype=sdt,
     )
 
@@ -98,7 +101,7 @@ def unflatten_result(outs: Sequence[torch.Tensor], x: torch.Tensor, dyn: Dynamic
     return NeuronOutput(
         spikes=outs[0].view(x.shape),
         v=outs[1].view(step),
-        i=outs[2].view(step) if dyn.kind == "cuba" else None,
+        i=outs[2].view(step) if dyn.neuron_kind.has_current else None,
         v_seq=outs[3].view(x.shape) if record_v else None,
     )
 
@@ -128,15 +131,15 @@ def fused_multistep(
         x: torch.Tensor,
         dyn: Dynamics,
         v_threshold: float | torch.Tensor,
-        v_init: float | torch.Tensor,
+        imp: float | torch.Tensor,
         i_init: float | torch.Tensor | None = None,
         record_v: bool = False,
     ) -> NeuronOutput:
         if not accepts(x):
             raise ValueError(f"the {backend!r} neuron backend {why_not()}; got device={x.device.type}, dtype={x.dtype}")
-        call = flatten_call(x, dyn, v_threshold, v_init, i_init)
+        call = flatten_call(x, dyn, v_threshold, imp, i_init, backend)
         if call is None:  # nothing to compute; the reference defines the (degenerate) result
-            return reference.multistep(x, dyn, v_threshold, v_init, i_init, record_v)
+            return reference.multistep(x, dyn, v_threshold, imp, i_init, record_v)
         args = call.op_args(record_v)
         if pass_needs_grad:
             args += (call.needs_grad(),)

@@ -8,8 +8,8 @@ backward takes differ (the CPU backend recomputes ``H`` from ``x``, the Triton o
 saved ``H``); the rest is the same and lives here:
 
 * the forward's arguments (:data:`FORWARD_SCHEMA`): the flattened tensors (:mod:`.call`),
-  then the :class:`~.spec.KernelSpec` as ints and floats (``consts`` = tau, alpha_i,
-  alpha_v, v_rest, v_reset, c0, c1) and the parameter layouts (:mod:`.params`);
+  then the :class:`~.spec.KernelSpec` as ints and floats (``consts``: ``spec.KERNEL_CONSTANTS``,
+  the one place they are named and built) and the parameter layouts (:mod:`.params`);
 * the forward's first four outputs ``spikes [T, M], v [M], i [M], v_seq [T, M]``, where an
   output the layer does not have (CUBA's ``i``, the ``v_seq`` trace) is an empty ``[0]``
   tensor, so every op has a fixed output arity (:func:`forward_fake`);

@@ -45,7 +45,7 @@ STREAM_BYTES = 16 << 20
 
 def supports(device: torch.device, dtype: torch.dtype, dyn: Dynamics) -> bool:
     """CPU tensors of a supported dtype, a supported dynamics, and a kernel library that built."""
-    if device.type != "cpu" or dtype not in DTYPES or unsupported_reason(dyn) is not None:
+    if device.type != "cpu" or dtype not in DTYPES or unsupported_reason(dyn, "cpu") is not None:
         return False
     return build.status().ok
 

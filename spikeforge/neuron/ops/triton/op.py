@@ -23,11 +23,11 @@ from types import ModuleType
 import torch
 
 from ....device import device_guard
-from ...reference import Dynamics, leak_factor, state_dtype
+from ...reference import Dynamics, state_dtype
 from .. import neuron_op
 from ..call import fused_multistep
 from ..library import define
-from ..spec import CUBA, unsupported_reason
+from ..spec import CUBA, KernelSpec, state_constants, unsupported_reason
 
 __all__ = [
     "DTYPES",
@@ -86,7 +86,7 @@ def supports(device: torch.device, dtype: torch.dtype, dyn: Dynamics) -> bool:
     return (
         device.type == "cuda"
         and dtype in DTYPES
-        and unsupported_reason(dyn) is None
+        and unsupported_reason(dyn, "triton") is None
         and _triton_installed()
         and torch.cuda.is_available()
         # probed by eager calls; a compiled graph is not made to trace the probe
@@ -121,9 +121,8 @@ def _unusable_reason(index: int) -> str | None:
     try:
         x = torch.ones((1, 1), device=device)
         one = torch.ones(1, device=device)
-        neuron_forward(
-            x, one, one * 0, None, 1, False, False, 0, [2.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0], 1, 1, False, False
-        )
+        probe = KernelSpec(1, False, False, 2.0, 0.0, 0.0, 0.0, 0.0, 0, 1.0, 1.0)  # LIF, hard reset, atan
+        neuron_forward(x, one, one * 0, None, probe.kind, False, False, 0, probe.consts, 1, 1, False, False)
         torch.cuda.synchronize(device)
     except Exception as exc:  # any failure of the toolchain: the reason is logged, the run goes on without it
         first = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -165,7 +164,8 @@ def _reduce(g: torch.Tensor, mid: int, inner: int) -> torch.Tensor:
 
 
 def _consts(values: list[float], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """The kernels' ``[1/tau, alpha_i, alpha_v, v_rest, v_reset, c0, c1]`` (state dtype) on ``device``.
+    """The kernels' constants (``spec.state_constants``: ``1/tau, alpha_i, alpha_v, v_rest, v_reset, c0, c1``, state
+    dtype) on ``device``.
 
     Cached: building it is a host-to-device copy, which would block the host at every call and
     cannot run inside a CUDA-graph capture (``torch.compile(mode="reduce-overhead")``).
@@ -175,9 +175,8 @@ def _consts(values: list[float], dtype: torch.dtype, device: torch.device) -> to
 
 @functools.lru_cache(maxsize=512)
 def _cached_consts(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    tau, *rest = values
     # rounded to the state dtype exactly as PyTorch rounds Python scalars in the reference
-    return torch.tensor([leak_factor(tau, dtype), *rest], dtype=dtype).to(device)
+    return torch.tensor(state_constants(values, dtype), dtype=dtype).to(device)
 
 
 # Each op implementation's parameters are its schema (neuron_op.FORWARD_SCHEMA + save_h; the backward's below),
