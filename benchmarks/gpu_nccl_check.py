@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from spikeforge import LIFNode
     from spikeforge.device import resolve_device, use_device
-    from spikeforge.train import distributed as D
+    from spikeforge import distributed as D
     from spikeforge.train.runtime import local_rank
 
     device = resolve_device("cuda", local_rank())

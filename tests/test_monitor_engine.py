@@ -241,7 +241,7 @@ def test_training_monitor_compute_reports_what_ran():
 
 # ----------------------------------------------------------------------------- DDP: counts are summed over ranks
 def _ddp_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
-    from spikeforge.train import distributed as D
+    from spikeforge import distributed as D
 
     D.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world, timeout=GROUP_TIMEOUT)
     torch.manual_seed(0)

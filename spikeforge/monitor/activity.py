@@ -54,7 +54,7 @@ from torch import nn
 
 from ..neuron.nodes import BaseNode
 from ..train import runfolder as RF
-from ..train.distributed import all_reduce, backend_device, is_initialized
+from ..distributed import all_reduce, backend_device, is_initialized
 
 __all__ = ["ActivityMonitor", "LayerActivity", "ParamStats", "WeightChangeTracker", "unwrap_model"]
 

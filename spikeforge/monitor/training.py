@@ -31,7 +31,7 @@ from torch import nn
 
 from ..neuron.nodes import BaseNode
 from ..train import runfolder as RF
-from ..train.distributed import all_reduce, backend_device, is_initialized
+from ..distributed import all_reduce, backend_device, is_initialized
 from .activity import ActivityMonitor, WeightChangeTracker
 
 __all__ = ["BatchActivity", "HistogramWriter", "TrainingMonitor"]

@@ -22,7 +22,7 @@ from typing import Any, cast
 import yaml
 
 from ..errors import RunFolderError, SpikeForgeError
-from . import distributed as D
+from .. import distributed as D
 from . import runfolder as RF
 from .checkpoint import (
     CheckpointError,
