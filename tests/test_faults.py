@@ -23,9 +23,9 @@ import pytest
 import torch
 import yaml
 
+from spikeforge import distributed as D
 from spikeforge.commands import main
 from spikeforge.errors import RunFolderError, SpikeForgeError
-from spikeforge import distributed as D
 from spikeforge.train import runfolder as RF
 from spikeforge.train.checkpoint import load_checkpoint, save_checkpoint
 from spikeforge.train.config import ConfigError, config_from_dict

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import records as R
 from ..errors import UserError
 from ..neuron.presets import neuron_preset
-from .. import records as R
 from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
 from .jsonio import write_json
 from .plots import integer_ticks, new_figure, save_figure
@@ -195,9 +195,7 @@ def _curves(histories, layers, n_epochs) -> dict[tuple[float, str], dict[str, li
     for key, runs in histories.items():
         c: dict[str, list[list[float]]] = {R.TEST_ACC: [metric_curve(r, R.TEST_ACC, n_epochs) for r in runs]}
         for layer in [*layers, R.ALL_LAYERS]:  # epoch 0: before training (one value per run)
-            first = [
-                r[0].get(R.monitor_key(layer, R.initial_metric(DEAD)), math.nan) if r else math.nan for r in runs
-            ]
+            first = [r[0].get(R.monitor_key(layer, R.initial_metric(DEAD)), math.nan) if r else math.nan for r in runs]
             if any(math.isfinite(v) for v in first):
                 c[f"{layer}/{R.initial_metric(DEAD)}"] = [[v] for v in first]
         for layer in [*layers, R.ALL_LAYERS]:

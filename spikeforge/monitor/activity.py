@@ -52,9 +52,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..distributed import all_reduce, backend_device, is_initialized
 from ..neuron.nodes import BaseNode
 from ..train import runfolder as RF
-from ..distributed import all_reduce, backend_device, is_initialized
 
 __all__ = ["ActivityMonitor", "LayerActivity", "ParamStats", "WeightChangeTracker", "unwrap_model"]
 

@@ -29,9 +29,9 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from ..distributed import all_reduce, backend_device, is_initialized
 from ..neuron.nodes import BaseNode
 from ..train import runfolder as RF
-from ..distributed import all_reduce, backend_device, is_initialized
 from .activity import ActivityMonitor, WeightChangeTracker
 
 __all__ = ["BatchActivity", "HistogramWriter", "TrainingMonitor"]

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import MissingFileError
 from .. import records as R
+from ..errors import MissingFileError
 from ..train import runfolder as RF
 
 __all__ = ["Analysis", "RunData", "collect_run", "monitor_tables"]

@@ -31,11 +31,11 @@ import torch
 import yaml
 from torch import nn
 
+from .. import distributed as D
 from ..errors import SpikeForgeError, UserError
 from ..memory import apply_memory
 from ..neuron.nodes import materialize
 from ..timelayout import set_time_steps
-from .. import distributed as D
 from . import runfolder as RF
 from .builders import (
     build_data,

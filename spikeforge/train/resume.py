@@ -21,8 +21,8 @@ from typing import Any, cast
 
 import yaml
 
-from ..errors import RunFolderError, SpikeForgeError
 from .. import distributed as D
+from ..errors import RunFolderError, SpikeForgeError
 from . import runfolder as RF
 from .checkpoint import (
     CheckpointError,

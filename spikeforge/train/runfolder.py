@@ -142,6 +142,7 @@ ELASTIC_DIR = ".elastic"  # under out_dir: which run folder an elastic job (TORC
 #: The files a run writes: ``--overwrite`` removes exactly these (never anything else in the folder).
 RUN_FILES = (CONFIG, METRICS, METRICS_CSV, LAST, BEST, RESULT, OVERRIDES, CURVES_PNG, STEP_ACCURACY_PNG)
 
+
 # ----------------------------------------------------------------------------- reading
 class MetricsFileError(RunFolderError, ValueError):
     """``metrics.jsonl`` is damaged (a bad line other than a torn final one)."""
