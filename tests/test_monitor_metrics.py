@@ -1,0 +1,122 @@
+"""The per-layer metric classes: hand-computed updates, hooks silent during recomputation, keys from one module."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from spikeforge import IFNode, LIFNode, materialize
+from spikeforge import records as R
+from spikeforge.distributed import all_reduce_dict
+from spikeforge.layers import MultiStep
+from spikeforge.memory import apply_plan, blocks
+from spikeforge.models.common import ConvUnit
+from spikeforge.monitor import ActivityMonitor, WeightChangeTracker
+from spikeforge.monitor.metrics import BatchDeadNeurons, MembraneStats, SilentNeurons, SpikeCounts, attach
+from spikeforge.monitor.training import BatchActivity
+
+
+def test_spike_counts_accumulate_per_neuron_and_reset():
+    node = IFNode(v_reset=None)
+    counts = SpikeCounts()
+    handle = attach(node, [counts])
+    x = torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]]])  # [T=2, B=1, N=2]
+    node(x)
+    node(x)
+    assert counts.counts.tolist() == [4.0, 0.0]
+    assert (counts.num_samples, counts.num_steps, counts.steps_samples) == (2, 2, 4)
+    assert counts.compute() == {R.FIRING_RATE: 0.5, R.DEAD_FRACTION: 0.5, R.NUM_DEAD: 1.0, R.NUM_NEURONS: 2.0}
+    handle.remove()
+    node(x)  # no hook: not counted
+    assert counts.counts.tolist() == [4.0, 0.0]
+    counts.reset()
+    assert not counts.recorded and counts.compute() == {}
+
+
+def test_state_round_trip_gives_the_same_numbers():
+    """``load_state(state())`` is what a merge over one rank does: the numbers stay as they were."""
+    node = IFNode(record_v=True)
+    metrics = [SpikeCounts(), SilentNeurons(), MembraneStats(), BatchDeadNeurons()]
+    attach(node, metrics)
+    torch.manual_seed(0)
+    node(torch.rand(3, 2, 5) * 2)
+    node(torch.rand(4, 1, 5) * 2)
+    for metric in metrics:
+        before = metric.compute()
+        metric.load_state(all_reduce_dict(metric.state()))  # no process group: float64 copies, by name
+        assert metric.compute() == before, type(metric).__name__
+
+
+def test_all_reduce_dict_keeps_names_and_shapes():
+    tensors = {"counts": torch.arange(6.0).view(2, 3), "calls": torch.tensor(4), "empty": torch.zeros(0)}
+    out = all_reduce_dict(tensors, "sum")
+    assert list(out) == ["counts", "calls", "empty"]
+    assert torch.equal(out["counts"], tensors["counts"].double()) and out["calls"].item() == 4
+    assert out["empty"].shape == (0,)
+
+
+def _blocky_model() -> nn.Module:
+    """Two ``conv -> neuron`` units (memory blocks) on ``[T, B, 2, 4, 4]``."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        ConvUnit(2, 4, LIFNode, norm="none", bias=True), ConvUnit(4, 3, lambda: IFNode(v_threshold=0.5), norm="none")
+    )
+    materialize(model, torch.rand(3, 1, 2, 4, 4))
+    return model
+
+
+@pytest.mark.parametrize("mode", ["none", "checkpoint"])
+def test_training_batches_are_counted_once_when_blocks_recompute(mode):
+    """With memory mode checkpoint the blocks run their forward again in the backward: the hooks skip it."""
+    model = copy.deepcopy(_blocky_model())
+    apply_plan(model, mode)
+    assert mode == "none" or blocks(model)
+    x = torch.rand(3, 5, 2, 4, 4) * 2
+    batches = BatchActivity({"0.1": model[0].sn, "1.1": model[1].sn})
+    with batches.recording():
+        model(x).sum().backward()
+        model(x).sum().backward()
+    for metric in batches.metrics.values():
+        assert (metric.calls, metric.num_samples) == (2, 10)  # two forwards of 5 samples, each counted once
+    reference = copy.deepcopy(_blocky_model())
+    ref_batches = BatchActivity({"0.1": reference[0].sn, "1.1": reference[1].sn})
+    with ref_batches.recording():
+        reference(x).sum().backward()
+        reference(x).sum().backward()
+    assert batches.compute() == ref_batches.compute()
+
+
+def test_evaluation_spikes_are_counted_once_under_checkpoint_with_gradients():
+    """An evaluation pass that keeps the graph (gradients on) under checkpoint: spikes counted once."""
+    model = _blocky_model()
+    apply_plan(model, "checkpoint")
+    x = torch.rand(3, 2, 2, 4, 4) * 2
+    monitor = ActivityMonitor(model)
+    with monitor:
+        model(x).sum().backward()
+    plain = _blocky_model()
+    with ActivityMonitor(plain) as ref:
+        plain(x)
+    assert monitor.compute() == ref.compute()
+    assert [la.num_samples for la in monitor.layers()] == [2, 2]
+
+
+def test_every_key_the_monitors_write_is_named_in_records():
+    """The ``<metric>`` part of every monitor key is a constant of spikeforge.records (none spelt elsewhere)."""
+    node = IFNode(imp="learn", v_threshold="learn", feature_shape=(3,))
+    model = nn.Sequential(MultiStep(nn.Linear(2, 3)), node)
+    x = torch.rand(4, 2, 2) * 3
+    with ActivityMonitor(model, record_v=True) as monitor:
+        model(x)
+    batches = BatchActivity(monitor.neurons)
+    with batches.recording():
+        model(x)
+    keys = {**monitor.compute(), **batches.compute(), **WeightChangeTracker(model).compute()}
+    named = {v for k, v in vars(R).items() if k.isupper() and isinstance(v, str)}
+    named |= {R.stat_metric(p, f) for p in (R.V_PREFIX, R.IMP_PREFIX, R.THRESHOLD_PREFIX) for f in R.STAT_FIELDS}
+    metrics = {key.rpartition("/")[2] for key in keys}
+    assert metrics <= named, metrics - named
+    assert {R.FIRING_RATE, R.TRAIN_FIRING_RATE, R.THRESHOLD_MEAN, R.WEIGHT_CHANGE, "v_std"} <= metrics
