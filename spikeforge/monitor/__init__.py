@@ -1,7 +1,8 @@
 """Training-time diagnostics: spiking activity, weight change, and SOP/energy counting.
 
 :class:`TrainingMonitor` is what the engine runs with ``run.monitor: true``; the energy of a
-trained run is measured by :mod:`spikeforge.monitor.energy_run`.
+trained run is measured by :mod:`spikeforge.train.energy`. Monitors import nothing from
+:mod:`spikeforge.train`: the engine drives them through its callbacks.
 """
 
 from .activity import ActivityMonitor, LayerActivity, ParamStats, WeightChangeTracker, unwrap_model

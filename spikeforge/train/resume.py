@@ -194,7 +194,7 @@ def resume_run(
     optimizer,
     scheduler,
     scaler,
-    monitor,
+    callbacks,
     note: str,
     verbose: bool,
 ):
@@ -231,8 +231,8 @@ def resume_run(
         raise CheckpointError(f"{path}: its optimiser state does not fit this model ({exc})") from None
     if any(k.startswith(("optim.", "schedule.", "epochs")) for k in applied):
         reapply_hyperparameters(optimizer, scheduler, fresh)
-    if monitor is not None and "monitor" in ckpt:
-        monitor.load_state_dict(ckpt["monitor"])
+    if callbacks is not None:
+        callbacks.load_state_dict(ckpt)  # each callback's entry of the checkpoint (the monitor's "monitor")
     rng = ckpt["rng"][env.rank] if env.rank < len(ckpt["rng"]) else ckpt["rng"][0]
     set_rng_state(rng)
     epoch, best_acc = ckpt["epoch"], ckpt["best_acc"]
