@@ -120,3 +120,29 @@ def test_every_key_the_monitors_write_is_named_in_records():
     metrics = {key.rpartition("/")[2] for key in keys}
     assert metrics <= named, metrics - named
     assert {R.FIRING_RATE, R.TRAIN_FIRING_RATE, R.THRESHOLD_MEAN, R.WEIGHT_CHANGE, "v_std"} <= metrics
+
+
+def test_monitors_records_and_distributed_import_nothing_from_the_trainer():
+    """Dependencies point one way: the engine drives the monitors (callbacks), the monitors know nothing of it."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "spikeforge"
+    files = [*sorted((root / "monitor").glob("*.py")), root / "records.py", root / "distributed.py"]
+    offenders = []
+    for path in files:
+        package = "spikeforge." + ".".join(path.relative_to(root).parent.parts)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.rstrip(".").split(".")
+                target = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+                target = target if node.level else (node.module or "")
+                names = [target] + [f"{target}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            offenders += [
+                f"{path.name}: {n}" for n in names if n.startswith(("spikeforge.train", "spikeforge.reproduce"))
+            ]
+    assert offenders == []
