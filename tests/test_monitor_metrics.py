@@ -15,7 +15,14 @@ from spikeforge.layers import MultiStep
 from spikeforge.memory import apply_plan, blocks
 from spikeforge.models.common import ConvUnit
 from spikeforge.monitor import ActivityMonitor, WeightChangeTracker
-from spikeforge.monitor.metrics import BatchDeadNeurons, MembraneStats, SilentNeurons, SpikeCounts, attach
+from spikeforge.monitor.metrics import (
+    BatchDeadNeurons,
+    LayerMetric,
+    MembraneStats,
+    SilentNeurons,
+    SpikeCounts,
+    attach,
+)
 from spikeforge.monitor.training import BatchActivity
 
 
@@ -146,3 +153,42 @@ def test_monitors_records_and_distributed_import_nothing_from_the_trainer():
                 f"{path.name}: {n}" for n in names if n.startswith(("spikeforge.train", "spikeforge.reproduce"))
             ]
     assert offenders == []
+
+
+class PeakSpikes(LayerMetric):
+    """A metric written outside the library: the most spikes one neuron fired for one sample (merged by max)."""
+
+    reductions = {"peak": "max"}
+
+    def reset(self) -> None:
+        self.peak: torch.Tensor | None = None
+
+    def update(self, module, spikes):
+        peak = spikes.detach().flatten(2).sum(0).max().double()
+        self.peak = peak if self.peak is None else torch.maximum(self.peak, peak)
+
+    @property
+    def recorded(self) -> bool:
+        return self.peak is not None
+
+    def state(self):
+        return {"peak": self.peak if self.peak is not None else torch.tensor(0.0, dtype=torch.float64)}
+
+    def load_state(self, state):
+        self.peak = state["peak"]
+
+    def compute(self):
+        return {} if self.peak is None else {"peak_spikes_per_sample": self.peak.item()}
+
+
+def test_a_metric_class_is_all_a_new_metric_needs():
+    node = IFNode()
+    with ActivityMonitor(node, metrics=[PeakSpikes]) as monitor:
+        node(torch.tensor([1.0, 0.5, 0.0]).expand(4, 2, 3).clone())  # neuron 0: 4 spikes per sample
+        node(torch.tensor([0.5, 0.0, 0.0]).expand(4, 1, 3).clone())  # 2 per sample
+    m = monitor.compute()
+    assert m["root/peak_spikes_per_sample"] == 4.0
+    assert m["root/firing_rate"] == pytest.approx((12 + 2) / (3 * (4 * 2 + 4 * 1)))  # the built-in ones as before
+    state = PeakSpikes()
+    state.load_state(all_reduce_dict(monitor.records["root"].extra[0].state(), "max"))
+    assert state.compute() == {"peak_spikes_per_sample": 4.0}

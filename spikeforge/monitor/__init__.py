@@ -7,6 +7,7 @@ trained run is measured by :mod:`spikeforge.train.energy`. Monitors import nothi
 
 from .activity import ActivityMonitor, LayerActivity, ParamStats, WeightChangeTracker, unwrap_model
 from .energy import E_AC_PJ, E_MAC_PJ, EnergyMeter, energy_report, format_table
+from .metrics import BatchDeadNeurons, LayerMetric, MembraneStats, SilentNeurons, SpikeCounts
 from .training import BatchActivity, TrainingMonitor
 
 __all__ = [
@@ -14,9 +15,14 @@ __all__ = [
     "E_MAC_PJ",
     "ActivityMonitor",
     "BatchActivity",
+    "BatchDeadNeurons",
     "EnergyMeter",
     "LayerActivity",
+    "LayerMetric",
+    "MembraneStats",
     "ParamStats",
+    "SilentNeurons",
+    "SpikeCounts",
     "TrainingMonitor",
     "WeightChangeTracker",
     "energy_report",

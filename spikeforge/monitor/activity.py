@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -155,15 +155,17 @@ class LayerActivity:
 class _LayerRecords:
     """The metrics of one monitored neuron layer (:mod:`.metrics`), fed by one forward hook."""
 
-    def __init__(self, record_v: bool) -> None:
+    def __init__(self, record_v: bool, extra: Sequence[Callable[[], LayerMetric]] = ()) -> None:
         self.spikes = SpikeCounts()
         self.silent = SilentNeurons()
         self.v = MembraneStats() if record_v else None
+        self.extra = [make() for make in extra]
 
     def metrics(self) -> dict[str, LayerMetric]:
         found: dict[str, LayerMetric] = {"spikes": self.spikes, "silent": self.silent}
         if self.v is not None:
             found["v"] = self.v
+        found.update({f"extra{i}": metric for i, metric in enumerate(self.extra)})
         return found
 
     def reset(self) -> None:
@@ -179,11 +181,20 @@ class ActivityMonitor:
         record_v: also collect membrane statistics (needs the ``[T, B, ...]`` trace of each
             call: memory for one layer's trace at a time, plus a reduction per call).
         layers: only monitor neurons whose module path is in this collection (default: all).
+        metrics: more per-layer metrics, each a :class:`~.metrics.LayerMetric` class (or factory):
+            one instance per layer, fed by the same hook, merged over ranks with the others, its
+            :meth:`~.metrics.LayerMetric.compute` entries logged as ``<layer>/<name>``.
 
     The monitor is off after construction; :meth:`enable` (or ``with monitor:``) turns it on.
     """
 
-    def __init__(self, model: nn.Module, record_v: bool = False, layers: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        record_v: bool = False,
+        layers: list[str] | None = None,
+        metrics: Sequence[Callable[[], LayerMetric]] = (),
+    ) -> None:
         self.model = unwrap_model(model)
         self.record_v = record_v
         self.neurons: dict[str, BaseNode] = {
@@ -200,7 +211,7 @@ class ActivityMonitor:
         self.enabled = False
         self._saved_record_v: dict[str, bool] = {}
         self._hooks: list[RemovableHandle] = []
-        self.records: dict[str, _LayerRecords] = {name: _LayerRecords(record_v) for name in self.neurons}
+        self.records: dict[str, _LayerRecords] = {name: _LayerRecords(record_v, metrics) for name in self.neurons}
 
     def layer_names(self) -> list[str]:
         """Module paths of every spikeforge neuron in the model."""
@@ -315,6 +326,8 @@ class ActivityMonitor:
         out: dict[str, float] = {}
         for layer in layers:
             out.update(layer.flat())
+            for metric in self.records[layer.name].extra:
+                out.update({f"{layer.name}/{key}": value for key, value in metric.compute().items()})
         if layers:
             neurons = sum(la.num_neurons for la in layers)
             neuron_steps = sum(la.num_neurons * self.records[la.name].spikes.steps_samples for la in layers)

@@ -23,7 +23,7 @@ the first epoch's record.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -34,7 +34,7 @@ from .. import records as R
 from ..distributed import all_reduce_dict, is_initialized
 from ..neuron.nodes import BaseNode
 from .activity import ActivityMonitor, WeightChangeTracker
-from .metrics import BatchDeadNeurons, attach, merge
+from .metrics import BatchDeadNeurons, LayerMetric, attach, merge
 
 __all__ = ["BatchActivity", "HistogramWriter", "TrainingMonitor"]
 
@@ -125,6 +125,7 @@ class TrainingMonitor:
         record_v: collect membrane statistics during evaluation (off by default: every neuron layer
             then writes its ``[T, B, ...]`` trace at every call, memory and bandwidth a training
             run does not need; ``run.monitor_membrane: true`` turns it on).
+        metrics: more per-layer metrics of the evaluation pass (see :class:`ActivityMonitor`).
 
     Per epoch::
 
@@ -135,8 +136,10 @@ class TrainingMonitor:
         record.update(monitor.compute())   # every rank (collectives under DDP)
     """
 
-    def __init__(self, model: nn.Module, record_v: bool = False) -> None:
-        self.activity = ActivityMonitor(model, record_v=record_v)
+    def __init__(
+        self, model: nn.Module, record_v: bool = False, metrics: Sequence[Callable[[], LayerMetric]] = ()
+    ) -> None:
+        self.activity = ActivityMonitor(model, record_v=record_v, metrics=metrics)
         self.batches = BatchActivity(self.activity.neurons)
         try:
             self.weights: WeightChangeTracker | None = WeightChangeTracker(model)

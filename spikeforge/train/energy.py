@@ -114,9 +114,17 @@ def energy_of_target(
     if is_run_target(target):
         from .evaluate import load_trained_model
 
-        model, cfg, info, loader, _, encoder, device, path = load_trained_model(target, overrides, which, trust_paths)
-        run_dir: Path | None = path.parent
-        source = {"checkpoint": str(path), "trained": True}
+        run = load_trained_model(target, overrides, which, trust_paths)
+        model, cfg, info, loader, encoder, device = (
+            run.model,
+            run.cfg,
+            run.info,
+            run.test_loader,
+            run.encoder,
+            run.device,
+        )
+        run_dir: Path | None = run.checkpoint_path.parent
+        source = {"checkpoint": str(run.checkpoint_path), "trained": True}
     else:
         from ..neuron.nodes import materialize
         from .config import load_config, resolve_config_path
