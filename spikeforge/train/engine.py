@@ -12,6 +12,12 @@ lock, see :mod:`.runfolder`); a new run into a folder that holds one needs ``ove
 a checkpoint is written only when every parameter and gradient is finite; an elastic
 restart (``torchrun --max-restarts``) resumes from the run's ``last.pt`` by itself; a
 resume that changes the config applies or refuses each change and records it.
+
+The loop is built from small pieces: :func:`_build_run` makes the run's
+:class:`~.callbacks.TrainContext` (data, model, loss, optimiser, ...), :func:`_start_or_resume`
+its :class:`RunState`, :func:`_run_epoch` trains, evaluates, logs and checkpoints one epoch and
+:func:`_finish` reports. What only watches the loop (the monitors, a user's per-epoch function)
+is a :class:`~.callbacks.Callback`; the engine never asks whether one is there.
 """
 
 from __future__ import annotations
