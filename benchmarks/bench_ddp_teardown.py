@@ -5,7 +5,7 @@ the path it measures): create the process group, wrap a ``Linear`` in DDP, take 
 last all-reduce, ``destroy_process_group``, exit. Two orders are varied:
 
 * ``torch._dynamo`` imported ``after`` the group (what a plain script gets: DDP imports it on
-  construction) or ``before`` it (what ``spikeforge.train.distributed.init_process_group`` does);
+  construction) or ``before`` it (what ``spikeforge.distributed.init_process_group`` does);
 * the DDP wrapper ``dropped`` before the last all-reduce (what the engine does) or ``kept`` until
   after ``destroy_process_group`` (its Reducer then frees the group while holding the GIL).
 

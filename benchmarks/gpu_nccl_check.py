@@ -21,8 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from spikeforge import LIFNode
+    from spikeforge import distributed as D
     from spikeforge.device import resolve_device, use_device
-    from spikeforge.train import distributed as D
     from spikeforge.train.runtime import local_rank
 
     device = resolve_device("cuda", local_rank())

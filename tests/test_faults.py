@@ -23,9 +23,9 @@ import pytest
 import torch
 import yaml
 
+from spikeforge import distributed as D
 from spikeforge.commands import main
 from spikeforge.errors import RunFolderError, SpikeForgeError
-from spikeforge.train import distributed as D
 from spikeforge.train import runfolder as RF
 from spikeforge.train.checkpoint import load_checkpoint, save_checkpoint
 from spikeforge.train.config import ConfigError, config_from_dict
@@ -823,7 +823,7 @@ def _collective_rank(rank: int, world: int, init_file: str, run_dir: str, calls_
                 for t in a if isinstance(a, list) else [a]:
                     if isinstance(t, torch.Tensor):
                         assert t.device == D.backend_device(), (name, caller, t.device)
-            assert caller.startswith(("spikeforge.train.distributed", "torch.")), (name, caller)
+            assert caller.startswith(("spikeforge.distributed", "torch.")), (name, caller)
             if caller.startswith("spikeforge."):
                 assert args[inputs_at[name]].data_ptr() in staged, f"{name} from {caller}: tensor not staged"
             calls.append(f"{name}:{caller}")
@@ -843,7 +843,7 @@ def test_ddp_collectives_follow_the_cuda_device_rule(tmp_path):
     spawn_ranks(_spawn_entry, (2, str(tmp_path / "init"), str(tmp_path / "run"), str(tmp_path)))
     calls = (tmp_path / "calls0.txt").read_text().splitlines()
     ours = [c for c in calls if c.split(":")[1].startswith("spikeforge.")]
-    assert ours and all(c.split(":")[1] == "spikeforge.train.distributed" for c in ours)
+    assert ours and all(c.split(":")[1] == "spikeforge.distributed" for c in ours)
     assert any(c.startswith("all_reduce:") for c in ours)  # metrics, monitors
     assert any(c.startswith("all_gather:") for c in ours)  # check_in_sync
     # the monitors' merges (min/max layer-count checks, count sums) are among them: well over the engine's own

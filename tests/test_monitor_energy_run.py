@@ -9,9 +9,9 @@ import yaml
 
 from spikeforge.commands import main
 from spikeforge.monitor import EnergyMeter
-from spikeforge.monitor.energy_run import energy_of_target, is_run_target
 from spikeforge.train.builders import encode_batch
 from spikeforge.train.config import config_from_dict
+from spikeforge.train.energy import energy_of_target, is_run_target
 from spikeforge.train.engine import train
 from spikeforge.train.evaluate import load_trained_model
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from spikeforge.train import distributed as D
+from spikeforge import distributed as D
 from spikeforge.train.config import config_from_dict
 from spikeforge.train.engine import TrainingDiverged, train
 from spikeforge.train.evaluate import evaluate_run

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import records as R
 from ..errors import UserError
-from ..train import runfolder as RF
 from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
 from .jsonio import write_json
 from .plots import integer_ticks, new_figure, save_figure
@@ -106,7 +106,7 @@ def plot_convergence(
     fig, axes = new_figure(2, len(Ts), size=(4.0 * len(Ts), 6.4), sharex=True)
     for col, T in enumerate(Ts):
         for row, (metric, scale, ylabel) in enumerate(
-            ((RF.TEST_ACC, 100.0, "test accuracy (%)"), (RF.TRAIN_LOSS, 1.0, "training loss"))
+            ((R.TEST_ACC, 100.0, "test accuracy (%)"), (R.TRAIN_LOSS, 1.0, "training loss"))
         ):
             ax = axes[row, col]
             for loss in losses:
@@ -175,14 +175,14 @@ def run_convergence(
     k = 0
     for T in Ts:
         for loss in losses:
-            entry: dict[str, list[list[float]]] = {RF.TEST_ACC: [], RF.TRAIN_LOSS: [], RF.TEST_LOSS: []}
+            entry: dict[str, list[list[float]]] = {R.TEST_ACC: [], R.TRAIN_LOSS: [], R.TEST_LOSS: []}
             for seed in seeds:
                 k += 1
                 raw = _derive(base, loss, T, seed, epochs)
                 if log is not None:
                     log(f"[{k}/{n_runs}] T={T} loss={loss} seed={seed}")
                 records, _, _ = run_one(raw, out / "runs" / f"T{T}-{loss}-s{seed}", rerun=rerun, log=log)
-                n_epochs = int(raw.get("epochs") or max((r[RF.EPOCH] for r in records), default=0))
+                n_epochs = int(raw.get("epochs") or max((r[R.EPOCH] for r in records), default=0))
                 for key in entry:
                     entry[key].append(metric_curve(records, key, n_epochs))
                 for e in range(n_epochs):
@@ -196,7 +196,7 @@ def run_convergence(
                         }
                     )
             results[(T, loss)] = entry
-    summary = summarize_convergence({key: v[RF.TEST_ACC] for key, v in results.items()})
+    summary = summarize_convergence({key: v[R.TEST_ACC] for key, v in results.items()})
     seconds = time.time() - t0
     files = _write(out, results, summary, long_rows, base, seconds)
     if log is not None:
@@ -240,7 +240,7 @@ def _write(out: Path, results, summary, long_rows, base, seconds) -> dict[str, P
         w.writeheader()
         w.writerows(summary)
     with files["curves_csv"].open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["T", "loss", "seed", "epoch", RF.TEST_ACC, RF.TRAIN_LOSS, RF.TEST_LOSS])
+        w = csv.DictWriter(f, fieldnames=["T", "loss", "seed", "epoch", R.TEST_ACC, R.TRAIN_LOSS, R.TEST_LOSS])
         w.writeheader()
         w.writerows(long_rows)
     curves = {f"T{T}/{loss}": v for (T, loss), v in results.items()}

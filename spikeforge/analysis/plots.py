@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import UserError
-from ..train.runfolder import (
+from ..records import (
     ALL_LAYERS,
     DEAD_FRACTION,
     DEAD_FRACTION_SAMPLE,
@@ -29,8 +29,8 @@ from ..train.runfolder import (
     WEIGHT_CHANGE,
     monitor_key,
     parse_monitor_key,
-    read_metrics,
 )
+from ..train.runfolder import read_metrics
 
 __all__ = [
     "DPI",

@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from .. import records as R
 from ..errors import UserError
 from ..runtime import allocator_status, worker_init
 from ..train import runfolder as RF
@@ -131,12 +132,12 @@ def train_run(raw: dict[str, Any], run_dir: Path, *, keep_plots: bool = False) -
     except TrainingDiverged as exc:
         accs = [r[TEST_ACC] for r in read_metrics(run_dir) if TEST_ACC in r]
         summary = {
-            RF.RESULT_DIVERGED: True,
+            R.RESULT_DIVERGED: True,
             "message": str(exc),
-            RF.RESULT_TEST_ACC: accs[-1] if accs else math.nan,
-            RF.RESULT_BEST_ACC: max(accs) if accs else math.nan,
-            RF.RESULT_ACC_PER_STEP: [],
-            RF.RESULT_SECONDS: time.time() - t0,
+            R.RESULT_TEST_ACC: accs[-1] if accs else math.nan,
+            R.RESULT_BEST_ACC: max(accs) if accs else math.nan,
+            R.RESULT_ACC_PER_STEP: [],
+            R.RESULT_SECONDS: time.time() - t0,
         }
         write_result(run_dir, summary)
     return time.time() - t0
@@ -210,12 +211,12 @@ def load_result(run_dir: Path, name: str, reused: bool = True) -> ArmResult | No
     return ArmResult(
         name=name,
         run_dir=Path(run_dir),
-        test_acc=float(res.get(RF.RESULT_TEST_ACC, math.nan)),
-        best_acc=float(res.get(RF.RESULT_BEST_ACC, math.nan)),
-        acc_per_step=list(res.get(RF.RESULT_ACC_PER_STEP, [])),
+        test_acc=float(res.get(R.RESULT_TEST_ACC, math.nan)),
+        best_acc=float(res.get(R.RESULT_BEST_ACC, math.nan)),
+        acc_per_step=list(res.get(R.RESULT_ACC_PER_STEP, [])),
         history=read_metrics(run_dir),
-        seconds=float(res.get(RF.RESULT_SECONDS, math.nan)),
-        diverged=bool(res.get(RF.RESULT_DIVERGED, False)),
+        seconds=float(res.get(R.RESULT_SECONDS, math.nan)),
+        diverged=bool(res.get(R.RESULT_DIVERGED, False)),
         reused=reused,
     )
 

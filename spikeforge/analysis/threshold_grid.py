@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import records as R
 from ..errors import UserError
 from ..neuron.presets import neuron_preset
-from ..train import runfolder as RF
 from .curves import epochs_to_reach, last_finite, mean_std, metric_curve, stack_mean_std
 from .jsonio import write_json
 from .plots import integer_ticks, new_figure, save_figure
@@ -103,15 +103,15 @@ def _derive(base: dict[str, Any], init: float, learned: bool, seed: int, epochs:
     return raw
 
 
-def layer_names(records: Sequence[dict[str, Any]], metric: str = RF.DEAD_FRACTION) -> list[str]:
+def layer_names(records: Sequence[dict[str, Any]], metric: str = R.DEAD_FRACTION) -> list[str]:
     """Neuron layers with a ``monitor/<layer>/<metric>`` key, in first-seen order (``all`` excluded)."""
     names: list[str] = []
     for r in records:
         for k in r:
-            parsed = RF.parse_monitor_key(k)
+            parsed = R.parse_monitor_key(k)
             if parsed is not None and parsed[1] == metric:
                 layer = parsed[0]
-                if layer != RF.ALL_LAYERS and "/" not in layer and layer not in names:
+                if layer != R.ALL_LAYERS and "/" not in layer and layer not in names:
                     names.append(layer)
     return names
 
@@ -165,7 +165,7 @@ def run_threshold_grid(
                     log(f"[{k}/{n_runs}] threshold {init:g} {mode} seed={seed}")
                 records, _, _ = run_one(raw, out / "runs" / f"th{init:g}-{mode}-s{seed}", rerun=rerun, log=log)
                 histories.setdefault((float(init), mode), []).append(records)
-    n_epochs = max(int(r[RF.EPOCH]) for runs in histories.values() for recs in runs for r in recs)
+    n_epochs = max(int(r[R.EPOCH]) for runs in histories.values() for recs in runs for r in recs)
     layers = layer_names([r for runs in histories.values() for recs in runs for r in recs])
     curves = _curves(histories, layers, n_epochs)
     summary = _summary(curves, layers)
@@ -183,27 +183,25 @@ def run_threshold_grid(
 
 
 # the dead fraction shown by default (summary, figure): per sample, as Rouser defines it
-DEAD = RF.DEAD_FRACTION_SAMPLE
-CURVE_METRICS = (DEAD, RF.DEAD_FRACTION, RF.TRAIN_DEAD_FRACTION, RF.FIRING_RATE, RF.THRESHOLD_MEAN)
+DEAD = R.DEAD_FRACTION_SAMPLE
+CURVE_METRICS = (DEAD, R.DEAD_FRACTION, R.TRAIN_DEAD_FRACTION, R.FIRING_RATE, R.THRESHOLD_MEAN)
 # the per-layer values of the summary table: the curves' final values and the dead fraction before training
-SUMMARY_METRICS = (DEAD, RF.initial_metric(DEAD), RF.DEAD_FRACTION, RF.TRAIN_DEAD_FRACTION, RF.THRESHOLD_MEAN)
+SUMMARY_METRICS = (DEAD, R.initial_metric(DEAD), R.DEAD_FRACTION, R.TRAIN_DEAD_FRACTION, R.THRESHOLD_MEAN)
 
 
 def _curves(histories, layers, n_epochs) -> dict[tuple[float, str], dict[str, list[list[float]]]]:
     """``{(init, mode): {name: one curve per seed}}``; names are ``test/acc`` and ``<layer>/<metric>``."""
     out = {}
     for key, runs in histories.items():
-        c: dict[str, list[list[float]]] = {RF.TEST_ACC: [metric_curve(r, RF.TEST_ACC, n_epochs) for r in runs]}
-        for layer in [*layers, RF.ALL_LAYERS]:  # epoch 0: before training (one value per run)
-            first = [
-                r[0].get(RF.monitor_key(layer, RF.initial_metric(DEAD)), math.nan) if r else math.nan for r in runs
-            ]
+        c: dict[str, list[list[float]]] = {R.TEST_ACC: [metric_curve(r, R.TEST_ACC, n_epochs) for r in runs]}
+        for layer in [*layers, R.ALL_LAYERS]:  # epoch 0: before training (one value per run)
+            first = [r[0].get(R.monitor_key(layer, R.initial_metric(DEAD)), math.nan) if r else math.nan for r in runs]
             if any(math.isfinite(v) for v in first):
-                c[f"{layer}/{RF.initial_metric(DEAD)}"] = [[v] for v in first]
-        for layer in [*layers, RF.ALL_LAYERS]:
+                c[f"{layer}/{R.initial_metric(DEAD)}"] = [[v] for v in first]
+        for layer in [*layers, R.ALL_LAYERS]:
             for metric in CURVE_METRICS:
                 name = f"{layer}/{metric}"
-                values = [metric_curve(r, RF.monitor_key(layer, metric), n_epochs) for r in runs]
+                values = [metric_curve(r, R.monitor_key(layer, metric), n_epochs) for r in runs]
                 if any(math.isfinite(v) for curve in values for v in curve):
                     c[name] = values
         out[key] = c
@@ -213,17 +211,17 @@ def _curves(histories, layers, n_epochs) -> dict[tuple[float, str], dict[str, li
 def _summary(curves, layers) -> list[dict[str, Any]]:
     """One row per (init, mode): final/best accuracy, epochs to 95% of the best final accuracy of the grid,
     final dead fraction per layer."""
-    finals = {key: last_finite(stack_mean_std(c[RF.TEST_ACC])[0]) for key, c in curves.items()}
+    finals = {key: last_finite(stack_mean_std(c[R.TEST_ACC])[0]) for key, c in curves.items()}
     best_final = max((v for v in finals.values() if math.isfinite(v)), default=math.nan)
     rows = []
     for (init, mode), c in sorted(curves.items()):
-        mean_acc, _ = stack_mean_std(c[RF.TEST_ACC])
-        final = [last_finite(r) for r in c[RF.TEST_ACC]]
-        best = [max((v for v in r if math.isfinite(v)), default=math.nan) for r in c[RF.TEST_ACC]]
+        mean_acc, _ = stack_mean_std(c[R.TEST_ACC])
+        final = [last_finite(r) for r in c[R.TEST_ACC]]
+        best = [max((v for v in r if math.isfinite(v)), default=math.nan) for r in c[R.TEST_ACC]]
         row: dict[str, Any] = {
             "init": init,
             "mode": mode,
-            "seeds": len(c[RF.TEST_ACC]),
+            "seeds": len(c[R.TEST_ACC]),
             "final_acc_mean": mean_std(final)[0],
             "final_acc_std": mean_std(final)[1],
             "best_acc_mean": mean_std(best)[0],
@@ -231,7 +229,7 @@ def _summary(curves, layers) -> list[dict[str, Any]]:
             if math.isfinite(best_final)
             else None,
         }
-        for layer in [*layers, RF.ALL_LAYERS]:
+        for layer in [*layers, R.ALL_LAYERS]:
             for metric in SUMMARY_METRICS:
                 key = f"{layer}/{metric}"
                 if key in c:
@@ -297,7 +295,7 @@ def plot_threshold_grid(
         for mode in MODES:
             if (init, mode) in curves:
                 color = "#c44e52" if mode == "learned" else "#4c72b0"
-                band(ax, curves[(init, mode)][RF.TEST_ACC], color=color, label=f"{mode} threshold", **STYLE[mode])
+                band(ax, curves[(init, mode)][R.TEST_ACC], color=color, label=f"{mode} threshold", **STYLE[mode])
         ax.set_title(f"threshold init {init:g}")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -335,16 +333,16 @@ def plot_threshold_grid(
     files["dead_png"] = save_figure(fig, out / "threshold_grid_dead.png")
 
     learned = [(init, c) for (init, mode), c in sorted(curves.items()) if mode == "learned"]
-    if learned and any(f"{la}/{RF.THRESHOLD_MEAN}" in c for _, c in learned for la in layers):
+    if learned and any(f"{la}/{R.THRESHOLD_MEAN}" in c for _, c in learned for la in layers):
         fig, axes = new_figure(1, len(layers), size=(3.4 * len(layers), 3.2), sharey=False)
         cmap = __import__("matplotlib").colormaps["viridis"]
         for j, layer in enumerate(layers):
             ax = axes[0, j]
             for k, (init, c) in enumerate(learned):
-                if f"{layer}/{RF.THRESHOLD_MEAN}" in c:
+                if f"{layer}/{R.THRESHOLD_MEAN}" in c:
                     band(
                         ax,
-                        c[f"{layer}/{RF.THRESHOLD_MEAN}"],
+                        c[f"{layer}/{R.THRESHOLD_MEAN}"],
                         scale=1.0,
                         color=cmap(k / max(len(learned) - 1, 1)),
                         marker="o",
@@ -386,12 +384,12 @@ def _write(out, base, curves, summary, layers, n_epochs, seconds) -> dict[str, P
         w.writeheader()
         w.writerows(summary)
     # the epoch-0 values (one per run) are in the summary and the JSON, not in the per-epoch CSV
-    metrics = sorted({m for c in curves.values() for m in c if f"/{RF.INIT_PREFIX}" not in m})
+    metrics = sorted({m for c in curves.values() for m in c if f"/{R.INIT_PREFIX}" not in m})
     with files["curves_csv"].open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["init", "mode", "seed", "epoch", *metrics])
         for (init, mode), c in sorted(curves.items()):
-            for s in range(len(c[RF.TEST_ACC])):
+            for s in range(len(c[R.TEST_ACC])):
                 for e in range(n_epochs):
                     w.writerow([init, mode, s, e + 1, *(_fmt(c[m][s][e]) if m in c else "" for m in metrics)])
     grid = {f"{init:g}/{mode}": c for (init, mode), c in curves.items()}

@@ -4,7 +4,7 @@ For a model whose output is ``[T, B, K]``, the prediction at step ``t`` alone is
 ``argmax_k O[t]`` and the running-mean prediction is ``argmax_k mean(O[0..t])``. Under SDT
 the accuracy of single steps rises with ``t`` as the membrane potential moves away from
 its initial value; a learnable IMP (and LTS) makes the early steps better. The numbers come
-from the training engine's own :func:`spikeforge.train.engine.evaluate`, so they are exactly
+from the training engine's own :func:`spikeforge.train.evaluate.evaluate`, so they are exactly
 what ``spikeforge eval`` prints.
 """
 
@@ -49,7 +49,7 @@ def timestep_accuracy(
         accuracies as fractions; ``acc_step[t]`` uses step ``t`` alone, ``acc_cum[t]`` the
         mean of steps ``0..t``; ``best_step`` is the 1-based step with the best single-step accuracy.
     """
-    from ..train.engine import evaluate
+    from ..train.evaluate import evaluate
 
     res = evaluate(model, loader, loss_fn, encoder, T, torch.device(device), autocast or contextlib.nullcontext())
     steps = res["acc_step"]

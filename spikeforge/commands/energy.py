@@ -229,7 +229,7 @@ def run_energy(args: argparse.Namespace, build_model: ModelBuilder | None = None
 
 def _run_target(args: argparse.Namespace) -> int:
     """``spikeforge energy TARGET``: measure on test batches, print, write energy.json/csv."""
-    from ..monitor.energy_run import energy_of_target, write_energy
+    from ..train.energy import energy_of_target, write_energy
 
     if args.model:
         raise UserError("give either TARGET or --model, not both")

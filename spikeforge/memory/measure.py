@@ -36,11 +36,11 @@ class SavedBytes:
 
 @contextlib.contextmanager
 def preserved(model: nn.Module) -> Iterator[None]:
-    """Inside, ``model`` may be run and trained; on exit its state, gradients, records, mode and the RNGs are back."""
+    """Inside, ``model`` may be run and trained; on exit its state, gradients, traces, mode and the RNGs are back."""
     state = copy.deepcopy(model.state_dict())
     grads = {n: (None if p.grad is None else p.grad.clone()) for n, p in model.named_parameters()}
     neurons = [m for m in model.modules() if is_neuron(m)]
-    records = [(m.spike_count, m.num_samples, m.num_steps, m.v_seq) for m in neurons]
+    traces = [m.v_seq for m in neurons]
     rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     training = model.training
@@ -50,8 +50,8 @@ def preserved(model: nn.Module) -> Iterator[None]:
         model.load_state_dict(state)
         for n, p in model.named_parameters():
             p.grad = grads[n]
-        for m, (count, samples, steps, v_seq) in zip(neurons, records, strict=True):
-            m.spike_count, m.num_samples, m.num_steps, m.v_seq = count, samples, steps, v_seq
+        for m, v_seq in zip(neurons, traces, strict=True):
+            m.v_seq = v_seq
         torch.set_rng_state(rng)
         if cuda_rng is not None:
             torch.cuda.set_rng_state_all(cuda_rng)

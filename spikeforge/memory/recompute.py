@@ -9,7 +9,8 @@ gradients are the ones of a run without recomputation, bit for bit on the CPU:
 * the random number generators (dropout) are put back to where they were before the first forward;
 * batch norms in training mode do not update their running statistics a second time (they use the
   batch statistics either way, which are recomputed from the same values);
-* neurons do not count their spikes a second time;
+* forward hooks that record activity (:mod:`spikeforge.monitor.metrics`) skip the second call,
+  told by :func:`recomputing`;
 * the weight, IMP and threshold gradients are returned through the autograd function itself (the
   parameters are its inputs), so the optimiser, gradient clipping and DDP see ordinary gradients.
 
@@ -43,13 +44,10 @@ def recomputing() -> bool:
 
 @contextlib.contextmanager
 def _second_pass(module: nn.Module) -> Iterator[None]:
-    """Batch norms keep their running statistics and neurons their spike counts while ``module`` reruns."""
+    """Batch norms keep their running statistics while ``module`` reruns; :func:`recomputing` is true meanwhile."""
     norms = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.training and m.track_running_stats]
-    counting = [m for m in module.modules() if is_neuron(m) and m.record_spikes]
     for m in norms:
         m.track_running_stats = False  # training mode: batch statistics, no running update, no counter
-    for n in counting:
-        n.record_spikes = False
     _RECOMPUTING[0] += 1
     try:
         yield
@@ -57,8 +55,6 @@ def _second_pass(module: nn.Module) -> Iterator[None]:
         _RECOMPUTING[0] -= 1
         for m in norms:
             m.track_running_stats = True
-        for n in counting:
-            n.record_spikes = True
 
 
 def _rng_state(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

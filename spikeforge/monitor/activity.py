@@ -1,9 +1,10 @@
 """Per-layer spiking activity: firing rates, dead neurons, membrane statistics, learned IMP/threshold.
 
-:class:`ActivityMonitor` reads what the neurons record themselves (``record_spikes`` ->
-per-neuron ``spike_count``) and, for membrane statistics, a forward hook that folds each
-call's ``v_seq`` into running statistics. When the monitor is disabled the neurons' record
-flags are back to what they were and no hook is attached, so it costs nothing.
+:class:`ActivityMonitor` attaches one forward hook per neuron layer that feeds the layer's
+metrics (:mod:`.metrics`: spike counts, silent neurons, and with ``record_v`` the membrane
+statistics of each call's ``v_seq``); the neurons themselves keep no records. When the monitor
+is disabled no hook is attached and the neurons' ``record_v`` is back to what it was, so it
+costs nothing.
 
 Definitions (Rouser, docs/methods.md B.6):
 
@@ -46,15 +47,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
+from .. import records as R
+from ..distributed import all_reduce_dict, is_initialized
 from ..neuron.nodes import BaseNode
-from ..train import runfolder as RF
-from ..train.distributed import all_reduce, backend_device, is_initialized
+from .metrics import LayerMetric, MembraneStats, SilentNeurons, SpikeCounts, attach, merge
 
 __all__ = ["ActivityMonitor", "LayerActivity", "ParamStats", "WeightChangeTracker", "unwrap_model"]
 
@@ -135,64 +137,40 @@ class LayerActivity:
     def flat(self) -> dict[str, float]:
         """``{"<name>/firing_rate": ..., "<name>/v_mean": ..., "<name>/imp_std": ...}`` (JSON-friendly)."""
         out: dict[str, float] = {
-            f"{self.name}/{RF.FIRING_RATE}": self.firing_rate,
-            f"{self.name}/{RF.DEAD_FRACTION}": self.dead_fraction,
-            f"{self.name}/{RF.DEAD_FRACTION_SAMPLE}": self.dead_fraction_sample,
-            f"{self.name}/dead_fraction_batch": self.dead_fraction_batch,
-            f"{self.name}/saturated_fraction_sample": self.saturated_fraction_sample,
-            f"{self.name}/num_dead": float(self.num_dead),
-            f"{self.name}/num_neurons": float(self.num_neurons),
+            f"{self.name}/{R.FIRING_RATE}": self.firing_rate,
+            f"{self.name}/{R.DEAD_FRACTION}": self.dead_fraction,
+            f"{self.name}/{R.DEAD_FRACTION_SAMPLE}": self.dead_fraction_sample,
+            f"{self.name}/{R.DEAD_FRACTION_BATCH}": self.dead_fraction_batch,
+            f"{self.name}/{R.SATURATED_FRACTION_SAMPLE}": self.saturated_fraction_sample,
+            f"{self.name}/{R.NUM_DEAD}": float(self.num_dead),
+            f"{self.name}/{R.NUM_NEURONS}": float(self.num_neurons),
         }
-        for prefix, stats in (("v", self.v), ("imp", self.imp), ("threshold", self.threshold)):
+        for prefix, stats in ((R.V_PREFIX, self.v), (R.IMP_PREFIX, self.imp), (R.THRESHOLD_PREFIX, self.threshold)):
             if stats is not None:
-                for field in ("mean", "std", "min", "max"):
-                    out[f"{self.name}/{prefix}_{field}"] = getattr(stats, field)
+                for field in R.STAT_FIELDS:
+                    out[f"{self.name}/{R.stat_metric(prefix, field)}"] = getattr(stats, field)
         return out
 
 
-class _RunningStats:
-    """Mean / variance / min / max over many tensors, merged per call (Chan et al.) in float64.
+class _LayerRecords:
+    """The metrics of one monitored neuron layer (:mod:`.metrics`), fed by one forward hook."""
 
-    A call's statistics stay on its device until read (:meth:`flush`, one host sync for all the
-    calls since the last read): four ``.item()`` per layer call would stall the GPU at every layer.
-    """
+    def __init__(self, record_v: bool, extra: Sequence[Callable[[], LayerMetric]] = ()) -> None:
+        self.spikes = SpikeCounts()
+        self.silent = SilentNeurons()
+        self.v = MembraneStats() if record_v else None
+        self.extra = [make() for make in extra]
 
-    def __init__(self) -> None:
-        self.n = 0
-        self.mean = 0.0
-        self.m2 = 0.0
-        self.min = math.inf
-        self.max = -math.inf
-        self._pending: list[tuple[int, torch.Tensor]] = []  # (numel, [mean, m2, min, max]) per call
+    def metrics(self) -> dict[str, LayerMetric]:
+        found: dict[str, LayerMetric] = {"spikes": self.spikes, "silent": self.silent}
+        if self.v is not None:
+            found["v"] = self.v
+        found.update({f"extra{i}": metric for i, metric in enumerate(self.extra)})
+        return found
 
-    def update(self, t: torch.Tensor) -> None:
-        t = t.detach().double()
-        n = t.numel()
-        if n == 0:
-            return
-        mean = t.mean()
-        self._pending.append((n, torch.stack([mean, ((t - mean) ** 2).sum(), t.min(), t.max()])))
-
-    def flush(self) -> None:
-        """Merge the pending calls into the totals (in call order)."""
-        if not self._pending:
-            return
-        rows = torch.stack([row for _, row in self._pending]).tolist()
-        for (n, _), (mean, m2, lo, hi) in zip(self._pending, rows, strict=True):
-            delta = mean - self.mean
-            total = self.n + n
-            self.mean += delta * n / total
-            self.m2 += m2 + delta * delta * self.n * n / total
-            self.n = total
-            self.min = min(self.min, lo)
-            self.max = max(self.max, hi)
-        self._pending.clear()
-
-    def stats(self) -> ParamStats | None:
-        self.flush()
-        if self.n == 0:
-            return None
-        return ParamStats(self.mean, math.sqrt(self.m2 / self.n), self.min, self.max, self.n)
+    def reset(self) -> None:
+        for metric in self.metrics().values():
+            metric.reset()
 
 
 class ActivityMonitor:
@@ -203,11 +181,20 @@ class ActivityMonitor:
         record_v: also collect membrane statistics (needs the ``[T, B, ...]`` trace of each
             call: memory for one layer's trace at a time, plus a reduction per call).
         layers: only monitor neurons whose module path is in this collection (default: all).
+        metrics: more per-layer metrics, each a :class:`~.metrics.LayerMetric` class (or factory):
+            one instance per layer, fed by the same hook, merged over ranks with the others, its
+            :meth:`~.metrics.LayerMetric.compute` entries logged as ``<layer>/<name>``.
 
     The monitor is off after construction; :meth:`enable` (or ``with monitor:``) turns it on.
     """
 
-    def __init__(self, model: nn.Module, record_v: bool = False, layers: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        record_v: bool = False,
+        layers: list[str] | None = None,
+        metrics: Sequence[Callable[[], LayerMetric]] = (),
+    ) -> None:
         self.model = unwrap_model(model)
         self.record_v = record_v
         self.neurons: dict[str, BaseNode] = {
@@ -222,15 +209,9 @@ class ActivityMonitor:
                     f"ActivityMonitor: no neuron layer named {missing}; neuron layers: {self.layer_names()}"
                 )
         self.enabled = False
-        self._saved_flags: dict[str, tuple[bool, bool]] = {}
-        self._hooks: list[Any] = []
-        self._v_stats: dict[str, _RunningStats] = {}
-        self._steps_samples: dict[str, int] = {}
-        # per layer, on the neurons' device: [silent (sample, neuron) pairs, silent (batch, neuron) pairs,
-        # saturated (sample, neuron) pairs]
-        self._silent: dict[str, torch.Tensor] = {}
-        self._calls: dict[str, int] = {}
-        self._samples: dict[str, int] = {}
+        self._saved_record_v: dict[str, bool] = {}
+        self._hooks: list[RemovableHandle] = []
+        self.records: dict[str, _LayerRecords] = {name: _LayerRecords(record_v, metrics) for name in self.neurons}
 
     def layer_names(self) -> list[str]:
         """Module paths of every spikeforge neuron in the model."""
@@ -238,27 +219,26 @@ class ActivityMonitor:
 
     # ------------------------------------------------------------------ switching
     def enable(self) -> ActivityMonitor:
-        """Switch recording on for the monitored neurons and clear old records."""
+        """Attach the hooks to the monitored neurons (and their membrane trace if asked) and clear old records."""
         if self.enabled:
             return self
         for name, node in self.neurons.items():
-            self._saved_flags[name] = (node.record_spikes, node.record_v)
-            node.record_spikes = True
+            self._saved_record_v[name] = node.record_v
             node.record_v = node.record_v or self.record_v
-            self._hooks.append(node.register_forward_hook(self._make_hook(name)))
+            self._hooks.append(attach(node, self.records[name].metrics().values()))
         self.enabled = True
         self.reset()
         return self
 
     def disable(self) -> ActivityMonitor:
-        """Restore the neurons' record flags and remove the hooks; the records stay readable."""
+        """Remove the hooks and restore the neurons' ``record_v``; the records stay readable."""
         if not self.enabled:
             return self
         for hook in self._hooks:
             hook.remove()
         self._hooks.clear()
         for name, node in self.neurons.items():
-            node.record_spikes, node.record_v = self._saved_flags.pop(name)
+            node.record_v = self._saved_record_v.pop(name)
             if not node.record_v:
                 node.v_seq = None  # the trace is only needed while monitoring; free it
         self.enabled = False
@@ -272,61 +252,36 @@ class ActivityMonitor:
 
     def reset(self) -> None:
         """Forget everything recorded so far (call at the start of an epoch, or per batch)."""
-        for name, node in self.neurons.items():
-            node.reset_records()
-            self._v_stats[name] = _RunningStats()
-            self._steps_samples[name] = 0
-            self._silent.pop(name, None)
-            self._calls[name] = 0
-            self._samples[name] = 0
-
-    def _make_hook(self, name: str):
-        def hook(module: BaseNode, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-            # T*B of this call: the rate's denominator stays exact even if T changes between calls.
-            self._steps_samples[name] += output.shape[0] * output.shape[1]
-            # spikes of each neuron for each sample of the call: [B, neurons]; no host sync here
-            per_sample = output.detach().flatten(2).sum(0, dtype=torch.float32)
-            T = output.shape[0]
-            silent = torch.stack([(per_sample == 0).sum(), (per_sample.sum(0) == 0).sum(), (per_sample == T).sum()])
-            silent = silent.double()
-            self._silent[name] = silent if name not in self._silent else self._silent[name] + silent
-            self._calls[name] += 1
-            self._samples[name] += output.shape[1]
-            if self.record_v and module.v_seq is not None:
-                self._v_stats[name].update(module.v_seq)
-
-        return hook
+        for records in self.records.values():
+            records.reset()
 
     # ------------------------------------------------------------------ results
     def layers(self) -> list[LayerActivity]:
         """Structured per-layer results, in model order; layers not run since the reset are left out."""
         out = []
         for name, node in self.neurons.items():
-            counts = node.spike_count
-            steps_samples = self._steps_samples.get(name, 0)
-            if counts is None or steps_samples == 0:
+            rec = self.records[name]
+            spikes = rec.spikes
+            if not spikes.recorded:
                 continue
-            n = counts.numel()
-            total = counts.sum().item()
-            dead = int((counts == 0).sum().item())
-            calls, samples = self._calls.get(name, 0), self._samples.get(name, 0)
-            pairs = self._silent[name].tolist() if name in self._silent else (math.nan,) * 3
-            silent_sample, silent_batch, saturated_sample = pairs
+            counted = spikes.compute()
+            silent = rec.silent.compute()
+            v = rec.v.stats() if rec.v is not None else None
             out.append(
                 LayerActivity(
                     name=name,
                     kind=type(node).__name__,
-                    num_neurons=n,
-                    num_samples=node.num_samples,
-                    num_steps=node.num_steps,
-                    total_spikes=total,
-                    firing_rate=total / (n * steps_samples),
-                    num_dead=dead,
-                    dead_fraction=dead / n,
-                    dead_fraction_sample=silent_sample / (n * samples) if samples else math.nan,
-                    dead_fraction_batch=silent_batch / (n * calls) if calls else math.nan,
-                    saturated_fraction_sample=saturated_sample / (n * samples) if samples else math.nan,
-                    v=self._v_stats[name].stats() if self.record_v else None,
+                    num_neurons=spikes.num_neurons,
+                    num_samples=spikes.num_samples,
+                    num_steps=spikes.num_steps,
+                    total_spikes=spikes.total_spikes,
+                    firing_rate=counted[R.FIRING_RATE],
+                    num_dead=spikes.num_dead,
+                    dead_fraction=counted[R.DEAD_FRACTION],
+                    dead_fraction_sample=silent[R.DEAD_FRACTION_SAMPLE],
+                    dead_fraction_batch=silent[R.DEAD_FRACTION_BATCH],
+                    saturated_fraction_sample=silent[R.SATURATED_FRACTION_SAMPLE],
+                    v=ParamStats(*v) if v is not None else None,
                     imp=ParamStats.of(node.imp) if node.learn_imp and node.is_materialized() else None,
                     threshold=(
                         ParamStats.of(node.v_threshold) if node.learn_threshold and node.is_materialized() else None
@@ -348,60 +303,18 @@ class ActivityMonitor:
         if not is_initialized() or not self.neurons:
             return
         names = list(self.neurons)
-        device = next((n.spike_count.device for n in self.neurons.values() if n.spike_count is not None), None)
-        if device is None:  # nothing recorded here; still take part in the presence check below
-            device = backend_device()
-        present = torch.tensor(
-            [float(self.neurons[n].spike_count is not None and self._steps_samples.get(n, 0) > 0) for n in names],
-            device=device,
+        ran = all_reduce_dict({n: torch.tensor(float(self.records[n].spikes.recorded)) for n in names}, "min")
+        for n in names:
+            if not ran[n].item():
+                self.records[n].reset()
+        merge(
+            {
+                f"{n}/{kind}": metric
+                for n in names
+                if ran[n].item()
+                for kind, metric in self.records[n].metrics().items()
+            }
         )
-        all_reduce(present, "min")
-        names = [n for n, ok in zip(names, present.tolist()) if ok]
-        for n in set(self.neurons) - set(names):
-            self.neurons[n].reset_records()
-            self._steps_samples[n] = 0
-        if not names:
-            return
-        nodes = [self.neurons[n] for n in names]
-        counts = torch.cat([node.spike_count.flatten() for node in nodes])
-        sums, extrema = [], []
-        for n, node in zip(names, nodes):
-            st = self._v_stats[n]
-            st.flush()
-            silent = self._silent[n].tolist() if n in self._silent else [0.0, 0.0, 0.0]
-            sums.append(
-                [
-                    self._steps_samples[n],
-                    node.num_samples,
-                    st.n,
-                    st.n * st.mean,
-                    st.m2 + st.n * st.mean**2,
-                    *silent,
-                    self._calls.get(n, 0),
-                    self._samples.get(n, 0),
-                ]
-            )
-            extrema.append([st.min, -st.max])
-        sums_t = torch.tensor(sums, dtype=torch.float64, device=device)
-        ext_t = torch.tensor(extrema, dtype=torch.float64, device=device)
-        all_reduce(counts)
-        all_reduce(sums_t)
-        all_reduce(ext_t, "min")
-        offset = 0
-        for i, (n, node) in enumerate(zip(names, nodes)):
-            size = node.spike_count.numel()
-            node.spike_count = counts[offset : offset + size].view_as(node.spike_count).clone()
-            offset += size
-            steps_samples, num_samples, nv, sv, qv, *pairs, calls, samples = sums_t[i].tolist()
-            self._silent[n] = torch.tensor(pairs, dtype=torch.float64, device=device)  # where the hook adds to it
-            self._calls[n], self._samples[n] = int(calls), int(samples)
-            self._steps_samples[n] = int(steps_samples)
-            node.num_samples = int(num_samples)
-            st = self._v_stats[n]
-            st.n = int(nv)
-            st.mean = sv / nv if nv else 0.0
-            st.m2 = max(qv - nv * st.mean**2, 0.0)  # rounding can make a zero variance slightly negative
-            st.min, st.max = ext_t[i, 0].item(), -ext_t[i, 1].item()
 
     def compute(self) -> dict[str, float]:
         """Flat JSON-friendly metrics: ``"<layer>/<metric>"`` plus network totals under ``"all/"``.
@@ -413,13 +326,15 @@ class ActivityMonitor:
         out: dict[str, float] = {}
         for layer in layers:
             out.update(layer.flat())
+            for metric in self.records[layer.name].extra:
+                out.update({f"{layer.name}/{key}": value for key, value in metric.compute().items()})
         if layers:
             neurons = sum(la.num_neurons for la in layers)
-            neuron_steps = sum(la.num_neurons * self._steps_samples[la.name] for la in layers)
-            out[f"{RF.ALL_LAYERS}/{RF.FIRING_RATE}"] = sum(la.total_spikes for la in layers) / neuron_steps
-            out[f"{RF.ALL_LAYERS}/{RF.DEAD_FRACTION}"] = sum(la.num_dead for la in layers) / neurons
-            for key in (RF.DEAD_FRACTION_SAMPLE, "dead_fraction_batch", "saturated_fraction_sample"):
-                out[f"{RF.ALL_LAYERS}/{key}"] = sum(getattr(la, key) * la.num_neurons for la in layers) / neurons
+            neuron_steps = sum(la.num_neurons * self.records[la.name].spikes.steps_samples for la in layers)
+            out[f"{R.ALL_LAYERS}/{R.FIRING_RATE}"] = sum(la.total_spikes for la in layers) / neuron_steps
+            out[f"{R.ALL_LAYERS}/{R.DEAD_FRACTION}"] = sum(la.num_dead for la in layers) / neurons
+            for key in (R.DEAD_FRACTION_SAMPLE, R.DEAD_FRACTION_BATCH, R.SATURATED_FRACTION_SAMPLE):
+                out[f"{R.ALL_LAYERS}/{key}"] = sum(getattr(la, key) * la.num_neurons for la in layers) / neurons
         return out
 
 
@@ -462,8 +377,8 @@ class WeightChangeTracker:
             delta = torch.linalg.vector_norm(w.detach().double() - w0.double()).item()
             ref = torch.linalg.vector_norm(w0.double()).item()
             if ref > 0:  # a zero-initialised weight has no relative change; its delta norm is still given
-                out[f"{name}/{RF.WEIGHT_CHANGE}"] = delta / ref
-            out[f"{name}/weight_delta_norm"] = delta
+                out[f"{name}/{R.WEIGHT_CHANGE}"] = delta / ref
+            out[f"{name}/{R.WEIGHT_DELTA_NORM}"] = delta
         return out
 
     def state_dict(self) -> dict[str, torch.Tensor]:

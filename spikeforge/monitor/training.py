@@ -23,16 +23,18 @@ the first epoch's record.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
+from .. import records as R
+from ..distributed import all_reduce_dict, is_initialized
 from ..neuron.nodes import BaseNode
-from ..train import runfolder as RF
-from ..train.distributed import all_reduce, backend_device, is_initialized
 from .activity import ActivityMonitor, WeightChangeTracker
+from .metrics import BatchDeadNeurons, LayerMetric, attach, merge
 
 __all__ = ["BatchActivity", "HistogramWriter", "TrainingMonitor"]
 
@@ -46,10 +48,11 @@ class HistogramWriter(Protocol):
 class BatchActivity:
     """Dead-neuron fractions (per batch and per sample) and firing rate of the training batches.
 
-    A forward hook on every neuron reduces the call's spikes ``[T, B, ...]`` to per-neuron
-    counts and adds the number of silent neurons and of spikes to running tensors on the
-    neuron's device: no host synchronisation per batch, one reduction per layer per batch.
-    A "batch" is one call of the neuron (one forward pass of the model).
+    A forward hook on every neuron feeds its :class:`~.metrics.BatchDeadNeurons`: the call's
+    spikes ``[T, B, ...]`` are reduced to per-neuron counts and the numbers of silent neurons
+    and of spikes added to running tensors on the neuron's device: no host synchronisation per
+    batch, one reduction per layer per batch. A "batch" is one call of the neuron (one forward
+    pass of the model); a checkpointed block's recomputation in the backward is not one.
 
     Args:
         neurons: ``{layer name: neuron}`` (the monitored layers of an :class:`ActivityMonitor`).
@@ -57,50 +60,24 @@ class BatchActivity:
 
     def __init__(self, neurons: dict[str, BaseNode]) -> None:
         self.neurons = neurons
-        self._hooks: list[Any] = []
-        self.reset()
+        self._hooks: list[RemovableHandle] = []
+        self.metrics = {name: BatchDeadNeurons() for name in neurons}
 
     def reset(self) -> None:
         """Forget the accumulated batches."""
-        self._dead: dict[str, torch.Tensor] = {}
-        self._spikes: dict[str, torch.Tensor] = {}
-        self._calls: dict[str, int] = {}
-        self._elements: dict[str, int] = {}
-        self._neurons: dict[str, int] = {}
-        self._silent_samples: dict[str, torch.Tensor] = {}
-        self._samples: dict[str, int] = {}
+        for metric in self.metrics.values():
+            metric.reset()
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[BatchActivity]:
         """Attach the hooks for the duration of the block (e.g. one training epoch)."""
-        self._hooks = [node.register_forward_hook(self._make_hook(name)) for name, node in self.neurons.items()]
+        self._hooks = [attach(node, [self.metrics[name]]) for name, node in self.neurons.items()]
         try:
             yield self
         finally:
             for h in self._hooks:
                 h.remove()
             self._hooks = []
-
-    def _make_hook(self, name: str):
-        def hook(module: nn.Module, inputs: tuple[Any, ...], spikes: torch.Tensor) -> None:
-            per_sample = spikes.detach().flatten(2).sum(0, dtype=torch.float32)  # [B, neurons]
-            counts = per_sample.sum(0)
-            dead = (counts == 0).sum()
-            silent = (per_sample == 0).sum()
-            if name in self._dead:
-                self._dead[name] += dead
-                self._spikes[name] += counts.sum()
-                self._silent_samples[name] += silent
-            else:
-                self._dead[name] = dead.double()
-                self._spikes[name] = counts.sum().double()
-                self._silent_samples[name] = silent.double()
-            self._samples[name] = self._samples.get(name, 0) + spikes.shape[1]
-            self._calls[name] = self._calls.get(name, 0) + 1
-            self._elements[name] = self._elements.get(name, 0) + spikes.numel()
-            self._neurons[name] = counts.numel()
-
-        return hook
 
     @torch.no_grad()
     def compute(self) -> dict[str, float]:
@@ -110,52 +87,33 @@ class BatchActivity:
         Under DDP (process group initialised) the sums of all ranks are merged first, so the
         dead fraction is the mean over every rank's batches. Every rank must call it.
         """
-        names = [n for n in self.neurons if n in self._dead]
-        distributed = is_initialized()
-        if not names and not distributed:
-            return {}
-        device = self._dead[names[0]].device if names else backend_device()
-        # one row per layer: silent neuron-batches, batches, spikes, spike slots, neurons,
-        # silent neuron-samples, samples
-        rows = torch.tensor(
-            [[0.0, self._calls[n], 0.0, self._elements[n], self._neurons[n], 0.0, self._samples[n]] for n in names],
-            dtype=torch.float64,
-        ).reshape(len(names), 7)
-        rows = rows.to(device)
-        if names:
-            rows[:, 0] = torch.stack([self._dead[n] for n in names])
-            rows[:, 2] = torch.stack([self._spikes[n] for n in names])
-            rows[:, 5] = torch.stack([self._silent_samples[n] for n in names])
-        if distributed:
-            rows = _all_reduce_rows(rows, names, device)
+        recorded = {n: m for n, m in self.metrics.items() if m.recorded}
+        if is_initialized():
+            _check_same_layers(len(recorded))
+            merge(recorded)
         out: dict[str, float] = {}
-        for n, (dead, calls, spikes, elements, neurons, silent, samples) in zip(names, rows.tolist()):
-            out[f"{n}/{RF.TRAIN_DEAD_FRACTION}"] = dead / (calls * neurons) if calls else 0.0
-            out[f"{n}/train_dead_fraction_sample"] = silent / (samples * neurons) if samples else 0.0
-            out[f"{n}/train_firing_rate"] = spikes / elements if elements else 0.0
-        if names:
+        for n, metric in recorded.items():
+            out.update({f"{n}/{key}": value for key, value in metric.compute().items()})
+        if recorded:
             # every neuron weighted equally, as ActivityMonitor's totals: silent neurons per batch over all neurons
-            table = rows.tolist()
-            dead_per_batch = sum(r[0] / r[1] for r in table if r[1])
-            dead_per_sample = sum(r[5] / r[6] for r in table if r[6])
-            _, _, spikes, elements, neurons, _, _ = rows.sum(0).tolist()
-            out[f"{RF.ALL_LAYERS}/{RF.TRAIN_DEAD_FRACTION}"] = dead_per_batch / neurons if neurons else 0.0
-            out[f"{RF.ALL_LAYERS}/train_dead_fraction_sample"] = dead_per_sample / neurons if neurons else 0.0
-            out[f"{RF.ALL_LAYERS}/train_firing_rate"] = spikes / elements if elements else 0.0
+            sums = {n: m.sums() for n, m in recorded.items()}
+            dead_per_batch = sum(dead / calls for dead, calls, *_ in sums.values() if calls)
+            dead_per_sample = sum(s[4] / s[5] for s in sums.values() if s[5])
+            spikes = sum(s[2] for s in sums.values())
+            elements = sum(s[3] for s in sums.values())
+            neurons = float(sum(m.num_neurons for m in recorded.values()))
+            out[f"{R.ALL_LAYERS}/{R.TRAIN_DEAD_FRACTION}"] = dead_per_batch / neurons if neurons else 0.0
+            out[f"{R.ALL_LAYERS}/{R.TRAIN_DEAD_FRACTION_SAMPLE}"] = dead_per_sample / neurons if neurons else 0.0
+            out[f"{R.ALL_LAYERS}/{R.TRAIN_FIRING_RATE}"] = spikes / elements if elements else 0.0
         return out
 
 
-def _all_reduce_rows(rows: torch.Tensor, names: list[str], device: torch.device) -> torch.Tensor:
-    """Sum the per-layer rows over ranks; the layer lists must agree (checked by their count)."""
-    count = torch.tensor([float(len(names))], device=device)
-    low, high = all_reduce(count.clone(), "min"), all_reduce(count.clone(), "max")
-    if low.item() != high.item():
-        raise RuntimeError(f"ranks recorded different numbers of neuron layers ({low.item():g} vs {high.item():g})")
-    if names:
-        neurons = rows[:, 4].clone()  # a size, not a count: keep it out of the sum
-        all_reduce(rows)
-        rows[:, 4] = neurons
-    return rows
+def _check_same_layers(count: int) -> None:
+    """Every rank must have recorded the same number of neuron layers before their sums are merged."""
+    low = all_reduce_dict({"layers": torch.tensor(float(count))}, "min")["layers"].item()
+    high = all_reduce_dict({"layers": torch.tensor(float(count))}, "max")["layers"].item()
+    if low != high:
+        raise RuntimeError(f"ranks recorded different numbers of neuron layers ({low:g} vs {high:g})")
 
 
 class TrainingMonitor:
@@ -167,6 +125,7 @@ class TrainingMonitor:
         record_v: collect membrane statistics during evaluation (off by default: every neuron layer
             then writes its ``[T, B, ...]`` trace at every call, memory and bandwidth a training
             run does not need; ``run.monitor_membrane: true`` turns it on).
+        metrics: more per-layer metrics of the evaluation pass (see :class:`ActivityMonitor`).
 
     Per epoch::
 
@@ -177,8 +136,10 @@ class TrainingMonitor:
         record.update(monitor.compute())   # every rank (collectives under DDP)
     """
 
-    def __init__(self, model: nn.Module, record_v: bool = False) -> None:
-        self.activity = ActivityMonitor(model, record_v=record_v)
+    def __init__(
+        self, model: nn.Module, record_v: bool = False, metrics: Sequence[Callable[[], LayerMetric]] = ()
+    ) -> None:
+        self.activity = ActivityMonitor(model, record_v=record_v, metrics=metrics)
         self.batches = BatchActivity(self.activity.neurons)
         try:
             self.weights: WeightChangeTracker | None = WeightChangeTracker(model)
@@ -215,7 +176,7 @@ class TrainingMonitor:
         out = {}
         for key, value in self.activity.compute().items():
             layer, _, metric = key.rpartition("/")
-            out[f"{layer}/{RF.initial_metric(metric)}"] = value
+            out[f"{layer}/{R.initial_metric(metric)}"] = value
         self.activity.reset()
         return out
 

@@ -64,8 +64,6 @@ class BaseNode(nn.Module):
         feature_shape: the per-sample feature shape; creates lazily shaped parameters now.
         stateful: carry ``V`` (and ``I``) over between calls (detached); reset with
             :meth:`reset_state`.
-        record_spikes: accumulate per-neuron spike counts in ``spike_count`` (for
-            firing-rate and dead-neuron monitors); free when off.
         record_v: keep the last call's membrane trace ``[T, B, ...]`` in ``v_seq``.
         backend: ``"auto"`` (default: the fused kernel for the device and dtype when it builds, else the
             reference, saying which in one log line), ``"torch"`` (the reference), ``"cpu"`` or ``"triton"``.
@@ -97,7 +95,6 @@ class BaseNode(nn.Module):
         threshold_min: float | None = None,
         feature_shape: Sequence[int] | None = None,
         stateful: bool = False,
-        record_spikes: bool = False,
         record_v: bool = False,
         backend: str = "auto",
         fire_at_threshold: bool = True,
@@ -119,7 +116,6 @@ class BaseNode(nn.Module):
         self.threshold_sharing = threshold_sharing
         self.threshold_min = threshold_min
         self.stateful = stateful
-        self.record_spikes = record_spikes
         self.record_v = record_v
         self.backend = self._checked_backend(backend)
 
@@ -132,9 +128,6 @@ class BaseNode(nn.Module):
         self._v: torch.Tensor | None = None
         self._i: torch.Tensor | None = None
         self.v_seq: torch.Tensor | None = None
-        self.spike_count: torch.Tensor | None = None
-        self.num_samples = 0
-        self.num_steps = 0
 
     def _checked_backend(self, backend: str) -> str:
         """``backend`` when it exists and runs this node's kind (a misspelt or refused one fails now, not at the
@@ -257,11 +250,8 @@ class BaseNode(nn.Module):
         self._i = None
 
     def reset_records(self) -> None:
-        """Clear accumulated spike counts and the stored membrane trace."""
+        """Clear the stored membrane trace."""
         self.v_seq = None
-        self.spike_count = None
-        self.num_samples = 0
-        self.num_steps = 0
 
     def _initial_v(self, step_shape: torch.Size) -> float | torch.Tensor:
         if self.stateful and self._v is not None:
@@ -328,11 +318,6 @@ class BaseNode(nn.Module):
             self._i = None if out.i is None else out.i.detach()
         if self.record_v:
             self.v_seq = cast(torch.Tensor, out.v_seq).detach()  # backends return it when record_v
-        if self.record_spikes:
-            counts = out.spikes.detach().sum(dim=(0, 1), dtype=torch.float64)
-            self.spike_count = counts if self.spike_count is None else self.spike_count + counts
-            self.num_samples += x.shape[1]
-            self.num_steps = x.shape[0]
         return out.spikes
 
     def extra_repr(self) -> str:
@@ -378,16 +363,16 @@ def materialize(model: nn.Module, sample: torch.Tensor | Sequence[Any]) -> nn.Mo
     """
     was_training = model.training
     neurons = [m for m in model.modules() if is_neuron(m)]
-    saved = [(m.stateful, m.record_spikes, m.record_v) for m in neurons]
+    saved = [(m.stateful, m.record_v) for m in neurons]
     for m in neurons:
-        m.stateful = m.record_spikes = m.record_v = False
+        m.stateful = m.record_v = False
     try:
         model.eval()
         model(*sample) if isinstance(sample, list | tuple) else model(sample)
     finally:
         model.train(was_training)
-        for m, (stateful, rec_s, rec_v) in zip(neurons, saved, strict=True):
-            m.stateful, m.record_spikes, m.record_v = stateful, rec_s, rec_v
+        for m, (stateful, rec_v) in zip(neurons, saved, strict=True):
+            m.stateful, m.record_v = stateful, rec_v
     missing = [name for name, m in model.named_modules() if is_neuron(m) and not m.is_materialized()]
     if missing:
         raise NeuronParameterError(f"materialize(): these neurons were not reached by the sample forward: {missing}")

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from .. import records as R
 from ..errors import MissingFileError
 from ..train import runfolder as RF
 
@@ -28,11 +29,11 @@ ENGINE_FIGURES = {RF.CURVES_PNG, RF.STEP_ACCURACY_PNG}
 SKIP_DIRS = {RF.TENSORBOARD, "runs", "__pycache__"}
 # the titles of the per-layer figures (the metrics drawn: spikeforge.analysis.plots.LAYER_METRICS)
 LAYER_TITLES = {
-    RF.DEAD_FRACTION_SAMPLE: "dead neurons per sample per layer (test set; epoch 0 = before training)",
-    RF.DEAD_FRACTION: "dead neurons per layer (test set)",
-    RF.TRAIN_DEAD_FRACTION: "dead neurons per training batch (epoch mean)",
-    RF.FIRING_RATE: "firing rate per layer (test set)",
-    RF.WEIGHT_CHANGE: "weight change ||W - W0|| / ||W0||",
+    R.DEAD_FRACTION_SAMPLE: "dead neurons per sample per layer (test set; epoch 0 = before training)",
+    R.DEAD_FRACTION: "dead neurons per layer (test set)",
+    R.TRAIN_DEAD_FRACTION: "dead neurons per training batch (epoch mean)",
+    R.FIRING_RATE: "firing rate per layer (test set)",
+    R.WEIGHT_CHANGE: "weight change ||W - W0|| / ||W0||",
 }
 
 ANALYSIS_TITLES = {
@@ -76,7 +77,7 @@ class RunData:
     def monitor_record(self) -> dict[str, Any]:
         """The last per-epoch record that holds monitor keys (empty if the monitor was off)."""
         for r in reversed(self.records):
-            if any(RF.is_monitor_key(k) for k in r):
+            if any(R.is_monitor_key(k) for k in r):
                 return r
         return {}
 
@@ -97,7 +98,7 @@ def _layer_figures(records: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
     from ..analysis.plots import LAYER_METRICS, layer_series, plot_layer_curves, with_epoch0
 
     # the untrained model's activity (``init_<metric>`` keys of the first record) is the epoch-0 point
-    monitored = with_epoch0([{k: v for k, v in r.items() if k == RF.EPOCH or RF.is_monitor_key(k)} for r in records])
+    monitored = with_epoch0([{k: v for k, v in r.items() if k == R.EPOCH or R.is_monitor_key(k)} for r in records])
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for metric in LAYER_METRICS:
@@ -228,7 +229,7 @@ def collect_run(run_dir: str | Path) -> RunData:
         records=records,
         curves_png=_curves_png(run_dir, records),
         step_png=step_png,
-        layer_pngs=_layer_figures(records) if any(RF.is_monitor_key(k) for r in records for k in r) else [],
+        layer_pngs=_layer_figures(records) if any(R.is_monitor_key(k) for r in records for k in r) else [],
         energy=energy if isinstance(energy, dict) and "layers" in energy else None,
         analyses=_analyses(run_dir),
     )
@@ -245,13 +246,13 @@ def monitor_tables(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[d
     neurons: dict[str, dict[str, Any]] = {}
     weights: dict[str, dict[str, Any]] = {}
     for key, value in record.items():
-        parsed = RF.parse_monitor_key(key)
+        parsed = R.parse_monitor_key(key)
         if parsed is None or not isinstance(value, int | float):
             continue
         layer, metric = parsed
         table = weights if metric.startswith("weight_") else neurons
         table.setdefault(layer, {"layer": layer})[metric] = value
-    rows = [r for name, r in neurons.items() if name != RF.ALL_LAYERS]
-    if RF.ALL_LAYERS in neurons:
-        rows.append(neurons[RF.ALL_LAYERS])
+    rows = [r for name, r in neurons.items() if name != R.ALL_LAYERS]
+    if R.ALL_LAYERS in neurons:
+        rows.append(neurons[R.ALL_LAYERS])
     return rows, list(weights.values())

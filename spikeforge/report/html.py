@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..train import runfolder as RF
+from .. import records as R
 from .collect import RunData, monitor_tables
 
 __all__ = ["render_report"]
@@ -218,11 +218,11 @@ def _optim_summary(optim: dict[str, Any]) -> str:
 
 
 def _kpis(run: RunData) -> str:
-    res, last = run.result, next((r for r in reversed(run.records) if RF.TEST_ACC in r), {})
-    final = res.get(RF.RESULT_TEST_ACC, last.get(RF.TEST_ACC))
-    best = res.get(RF.RESULT_BEST_ACC, max((r[RF.TEST_ACC] for r in run.records if RF.TEST_ACC in r), default=None))
-    steps = res.get(RF.RESULT_ACC_PER_STEP) or last.get(RF.TEST_ACC_STEP) or []
-    epochs_done = max((r.get(RF.EPOCH, 0) for r in run.records), default=0)
+    res, last = run.result, next((r for r in reversed(run.records) if R.TEST_ACC in r), {})
+    final = res.get(R.RESULT_TEST_ACC, last.get(R.TEST_ACC))
+    best = res.get(R.RESULT_BEST_ACC, max((r[R.TEST_ACC] for r in run.records if R.TEST_ACC in r), default=None))
+    steps = res.get(R.RESULT_ACC_PER_STEP) or last.get(R.TEST_ACC_STEP) or []
+    epochs_done = max((r.get(R.EPOCH, 0) for r in run.records), default=0)
     epochs_cfg = run.config.get("epochs")
     cards = [
         ("final test accuracy", _pct(final), f"readout of {run.config.get('loss', {}).get('name', '?')}"),
@@ -231,10 +231,10 @@ def _kpis(run: RunData) -> str:
     if steps:
         cards.append(("first → last step", f"{_pct(steps[0], 1)} → {_pct(steps[-1], 1)}", "accuracy of one step alone"))
     cards.append(("epochs", f"{epochs_done}" + (f" / {epochs_cfg}" if epochs_cfg else ""), ""))
-    if isinstance(res.get(RF.RESULT_SECONDS), int | float):
-        cards.append(("training time", _duration(res[RF.RESULT_SECONDS]), ""))
+    if isinstance(res.get(R.RESULT_SECONDS), int | float):
+        cards.append(("training time", _duration(res[R.RESULT_SECONDS]), ""))
     mon = run.monitor_record
-    rate, per_sample = (RF.monitor_key(RF.ALL_LAYERS, m) for m in (RF.FIRING_RATE, RF.DEAD_FRACTION_SAMPLE))
+    rate, per_sample = (R.monitor_key(R.ALL_LAYERS, m) for m in (R.FIRING_RATE, R.DEAD_FRACTION_SAMPLE))
     if rate in mon:
         cards.append(
             (
@@ -244,7 +244,7 @@ def _kpis(run: RunData) -> str:
                 + (
                     f"{_pct(mon[per_sample], 1)} per sample"
                     if per_sample in mon
-                    else _pct(mon.get(RF.monitor_key(RF.ALL_LAYERS, RF.DEAD_FRACTION)), 1)
+                    else _pct(mon.get(R.monitor_key(R.ALL_LAYERS, R.DEAD_FRACTION)), 1)
                 ),
             )
         )
@@ -271,7 +271,7 @@ def _duration(seconds: float) -> str:
 def _curves_section(run: RunData) -> str:
     if run.curves_png is None:
         return ""
-    evaluated = [r for r in run.records if RF.TEST_ACC in r]
+    evaluated = [r for r in run.records if R.TEST_ACC in r]
     lead = f"{len(run.records)} epochs logged, {len(evaluated)} evaluated on the test set."
     return (
         f'<section id="curves"><h2>Training curves</h2><p class="lead">{_e(lead)}</p>'
@@ -280,9 +280,9 @@ def _curves_section(run: RunData) -> str:
 
 
 def _steps_section(run: RunData) -> str:
-    last = next((r for r in reversed(run.records) if RF.TEST_ACC_STEP in r), {})
-    steps = run.result.get(RF.RESULT_ACC_PER_STEP) or last.get(RF.TEST_ACC_STEP)
-    cums = run.result.get(RF.RESULT_ACC_CUMULATIVE) or last.get(RF.TEST_ACC_CUM)
+    last = next((r for r in reversed(run.records) if R.TEST_ACC_STEP in r), {})
+    steps = run.result.get(R.RESULT_ACC_PER_STEP) or last.get(R.TEST_ACC_STEP)
+    cums = run.result.get(R.RESULT_ACC_CUMULATIVE) or last.get(R.TEST_ACC_CUM)
     if not steps:
         return ""
     rows = []
@@ -309,7 +309,7 @@ def _activity_section(run: RunData) -> str:
     neurons, weights = monitor_tables(mon)
     parts = [
         '<section id="activity"><h2>Spiking activity</h2>'
-        f'<p class="lead">Monitor at epoch {_e(mon.get(RF.EPOCH, "?"))}: firing rate and dead neurons on the test '
+        f'<p class="lead">Monitor at epoch {_e(mon.get(R.EPOCH, "?"))}: firing rate and dead neurons on the test '
         "set. A neuron is dead for an input when it does not spike while that input is presented (Rouser): "
         "dead / sample is the mean over test samples of the fraction of silent neurons, dead (test) counts the "
         "neurons silent for every test sample, dead / batch the training batches (epoch mean); then membrane "
@@ -318,20 +318,20 @@ def _activity_section(run: RunData) -> str:
     if neurons:
         rows = []
         for r in neurons:
-            dead = r.get(RF.DEAD_FRACTION_SAMPLE, r.get(RF.DEAD_FRACTION))
+            dead = r.get(R.DEAD_FRACTION_SAMPLE, r.get(R.DEAD_FRACTION))
             pill = ""
             if isinstance(dead, int | float):
                 kind = "good" if dead < 0.05 else "warn" if dead < 0.3 else "bad"
                 pill = f'<span class="pill {kind}">{_pct(dead, 1)}</span>'
             rows.append(
                 [
-                    f"<b>{_e(r['layer'])}</b>" if r["layer"] == RF.ALL_LAYERS else _e(r["layer"]),
+                    f"<b>{_e(r['layer'])}</b>" if r["layer"] == R.ALL_LAYERS else _e(r["layer"]),
                     _num(r.get("num_neurons"), 0) if "num_neurons" in r else "–",
-                    _pct(r.get(RF.FIRING_RATE), 1),
-                    _bar(r.get(RF.FIRING_RATE)),
+                    _pct(r.get(R.FIRING_RATE), 1),
+                    _bar(r.get(R.FIRING_RATE)),
                     pill or "–",
-                    _pct(r.get(RF.DEAD_FRACTION), 1) if RF.DEAD_FRACTION_SAMPLE in r else "–",
-                    _pct(r.get(RF.TRAIN_DEAD_FRACTION), 1),
+                    _pct(r.get(R.DEAD_FRACTION), 1) if R.DEAD_FRACTION_SAMPLE in r else "–",
+                    _pct(r.get(R.TRAIN_DEAD_FRACTION), 1),
                     _mean_std(r, "v"),
                     _mean_std(r, "imp"),
                     _mean_std(r, "threshold"),
@@ -362,8 +362,8 @@ def _activity_section(run: RunData) -> str:
                 [
                     [
                         _e(r["layer"]),
-                        _num(r.get(RF.WEIGHT_CHANGE)),
-                        _bar(min(r.get(RF.WEIGHT_CHANGE, 0.0), 1.0) if RF.WEIGHT_CHANGE in r else None, alt=True),
+                        _num(r.get(R.WEIGHT_CHANGE)),
+                        _bar(min(r.get(R.WEIGHT_CHANGE, 0.0), 1.0) if R.WEIGHT_CHANGE in r else None, alt=True),
                         _num(r.get("weight_delta_norm")),
                     ]
                     for r in weights

@@ -12,11 +12,16 @@ lock, see :mod:`.runfolder`); a new run into a folder that holds one needs ``ove
 a checkpoint is written only when every parameter and gradient is finite; an elastic
 restart (``torchrun --max-restarts``) resumes from the run's ``last.pt`` by itself; a
 resume that changes the config applies or refuses each change and records it.
+
+The loop is built from small pieces: :func:`_build_run` makes the run's
+:class:`~.callbacks.TrainContext` (data, model, loss, optimiser, ...), :func:`_start_or_resume`
+its :class:`RunState`, :func:`_run_epoch` trains, evaluates, logs and checkpoints one epoch and
+:func:`_finish` reports. What only watches the loop (the monitors, a user's per-epoch function)
+is a :class:`~.callbacks.Callback`; the engine never asks whether one is there.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -31,11 +36,12 @@ import torch
 import yaml
 from torch import nn
 
+from .. import distributed as D
+from .. import records as R
 from ..errors import SpikeForgeError, UserError
 from ..memory import apply_memory
 from ..neuron.nodes import materialize
 from ..timelayout import set_time_steps
-from . import distributed as D
 from . import runfolder as RF
 from .builders import (
     build_data,
@@ -46,23 +52,22 @@ from .builders import (
     encoder_name,
     init_from_state_dict,
 )
-from .checkpoint import (
-    find_nonfinite,
-    get_rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from .callbacks import CallbackList, TrainContext, build_callbacks
+from .checkpoint import find_nonfinite, get_rng_state, save_checkpoint
 from .config import Config, config_to_dict
 from .logger import MetricsLogger
 from .mix import mix_batch
 from .optim import build_optimizer, build_scheduler
 from .resume import RunClaim, abandon_unstarted_run, best_payload, claim_run_folder, resume_run
-from .running_stats import adopt_first_batch_statistics, calibrated, fresh_batch_norms
+from .running_stats import adopt_first_batch_statistics, fresh_batch_norms
 from .runtime import autocast as _runtime_autocast
 from .runtime import local_rank as _local_rank
 from .runtime import resolve_device, seed_everything, torch_settings, use_device
 
-__all__ = ["RunResult", "TrainingDiverged", "evaluate", "resolve_device", "train"]
+__all__ = ["RunResult", "RunState", "TrainingDiverged", "resolve_device", "train"]
+
+#: ``f(epoch, record)``, called after every epoch (``train(callbacks=...)``)
+EpochFunctionType = Callable[[int, dict[str, Any]], None]
 
 
 class TrainingDiverged(SpikeForgeError, RuntimeError):
@@ -87,52 +92,7 @@ def _autocast(cfg: Config, device: torch.device):
     return _runtime_autocast(cfg.precision, device)
 
 
-_seed_everything = seed_everything  # the name analyses and tests import
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, loader, loss_fn: nn.Module, encoder: str, T: int, device: torch.device, autocast
-) -> dict[str, Any]:
-    """Loss, readout accuracy and per-step accuracies over ``loader`` (summed over ranks).
-
-    ``acc_step[t]`` uses the output at step ``t`` alone; ``acc_cum[t]`` the mean of steps
-    ``0..t`` (so ``acc_cum[-1]`` is the mean readout).
-    """
-    model.eval()
-    sums = None
-    for x, y in loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with autocast:
-            out = model(encode_batch(x, encoder, T))
-            loss = loss_fn(out, y)
-        out = out.float()
-        Tn = out.shape[0]
-        pred = cast(Callable[[torch.Tensor], torch.Tensor], loss_fn.readout)(out).argmax(-1)
-        step_pred = out.argmax(-1)  # [T, B]
-        cum = out.cumsum(0) / torch.arange(1, Tn + 1, device=out.device).view(-1, 1, 1)
-        batch = torch.cat(
-            [
-                torch.stack([loss.float() * y.shape[0], (pred == y).sum().float(), y.new_tensor(y.shape[0]).float()]),
-                (step_pred == y).sum(1).float(),
-                (cum.argmax(-1) == y).sum(1).float(),
-            ]
-        )
-        sums = batch.double() if sums is None else sums + batch.double()
-    if sums is None:  # an empty shard (fewer samples than ranks) still takes part in the reduction
-        sums = torch.zeros(3 + 2 * T, dtype=torch.float64, device=device)
-    D.all_reduce_sum(sums)
-    n = sums[2].item()
-    if n == 0:
-        raise UserError("the evaluation set is empty")
-    Tn = (len(sums) - 3) // 2
-    return {
-        "loss": sums[0].item() / n,
-        "acc": sums[1].item() / n,
-        "acc_step": [v / n for v in sums[3 : 3 + Tn].tolist()],
-        "acc_cum": [v / n for v in sums[3 + Tn :].tolist()],
-        "n": int(n),
-    }
+_seed_everything = seed_everything  # the engine seeds through this name; tests/test_monitor_engine.py seeds alike
 
 
 def train(
@@ -141,7 +101,7 @@ def train(
     resume: str | Path | None = None,
     run_dir: str | Path | None = None,
     overwrite: bool = False,
-    callbacks: list[Callable[[int, dict[str, Any]], None]] | None = None,
+    callbacks: list[EpochFunctionType] | None = None,
     verbose: bool = True,
 ) -> RunResult:
     """Run ``cfg`` end to end and return its :class:`RunResult`.
@@ -189,7 +149,52 @@ def train(
             D.cleanup(synchronize=finished)  # every rank leaves after the main rank's last file
 
 
-def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
+@dataclasses.dataclass
+class RunState:
+    """Where a run stands: what a resume restored, then updated by every epoch."""
+
+    run_dir: Path | None  # the run folder on the main rank, None on the others
+    start_epoch: int = 0  # the first epoch this session trains (0-based)
+    best_acc: float = -1.0
+    best_epoch: int = -1
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    seconds_before: float = 0.0  # the run's wall time before this session
+    last_eval: dict[str, Any] = dataclasses.field(default_factory=dict)  # the latest evaluate() result
+
+
+def _train(
+    cfg: Config,
+    env: D.DistEnv,
+    device: torch.device,
+    claim: RunClaim,
+    functions: list[EpochFunctionType],
+    verbose: bool,
+    t_start: float,
+) -> RunResult:
+    ctx, callbacks = _build_run(cfg, env, device, claim, functions, verbose)
+    state = _start_or_resume(ctx, claim, callbacks)
+    if env.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        ctx.net = nn.parallel.DistributedDataParallel(ctx.model, device_ids=ids)
+    # curves are drawn at the end of the run, not per epoch (see the module docstring)
+    logger = MetricsLogger(claim.run_dir, state.history, plots=False) if env.is_main else None
+    if verbose:
+        _print_start(ctx, state)
+    callbacks.on_train_start(ctx)
+    for epoch in range(state.start_epoch, cfg.epochs):
+        _run_epoch(ctx, state, epoch, callbacks, logger, claim.run_dir, t_start)
+    return _finish(ctx, state, claim, logger, t_start)
+
+
+def _build_run(
+    cfg: Config,
+    env: D.DistEnv,
+    device: torch.device,
+    claim: RunClaim,
+    functions: list[EpochFunctionType],
+    verbose: bool,
+) -> tuple[TrainContext, CallbackList]:
+    """Seed, then build the data, the model (materialised, memory mode applied), loss, optimiser and callbacks."""
     _seed_everything(cfg.seed)
     if not claim.resume:
         check_init_from(cfg)  # before the data, which can take minutes to index
@@ -215,161 +220,192 @@ def _train(cfg, env, device, claim, callbacks, verbose, t_start) -> RunResult:
     steps_per_epoch = min(len(train_loader), cfg.run.max_steps_per_epoch or len(train_loader))
     scheduler = build_scheduler(optimizer, cfg.schedule, cfg.epochs, steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-    # Built before a resume loads the weights: the weight tracker's W_0 is the initialisation.
-    monitor = _build_monitor(cfg, model)
+    # Built before a resume loads the weights: the monitor's weight tracker keeps the initialisation as W_0.
+    callbacks = build_callbacks(cfg, model, functions)
     # Data order and augmentation differ per rank; the model was built identically on all ranks.
     _seed_everything(cfg.seed + env.rank)
+    ctx = TrainContext(
+        cfg=cfg,
+        env=env,
+        device=device,
+        info=info,
+        train_loader=train_loader,
+        test_loader=test_loader,
+        encoder=encoder,
+        model=model,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        autocast=_autocast(cfg, device),
+        verbose=verbose,
+    )
+    return ctx, callbacks
 
-    start_epoch, best_acc, best_epoch, history, seconds_before = 0, -1.0, -1, [], 0.0
-    run_dir: Path | None = claim.run_dir
+
+def _start_or_resume(ctx: TrainContext, claim: RunClaim, callbacks: CallbackList) -> RunState:
+    """A fresh run writes its config; a resumed one loads ``last.pt`` into the run's objects and callbacks."""
+    state = RunState(run_dir=claim.run_dir if ctx.env.is_main else None)
     if claim.resume:
-        start_epoch, best_acc, best_epoch, history, seconds_before = resume_run(
-            cfg, env, device, claim.run_dir, model, optimizer, scheduler, scaler, monitor, claim.note, verbose
+        state.start_epoch, state.best_acc, state.best_epoch, state.history, state.seconds_before = resume_run(
+            ctx.cfg,
+            ctx.env,
+            ctx.device,
+            claim.run_dir,
+            ctx.model,
+            ctx.optimizer,
+            ctx.scheduler,
+            ctx.scaler,
+            callbacks,
+            claim.note,
+            ctx.verbose,
         )
-    elif env.is_main:
-        RF.atomic_write_text(claim.run_dir / RF.CONFIG, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    if not env.is_main:
-        run_dir = None
+    elif ctx.env.is_main:
+        RF.atomic_write_text(claim.run_dir / RF.CONFIG, yaml.safe_dump(config_to_dict(ctx.cfg), sort_keys=False))
+    ctx.start_epoch = state.start_epoch
+    return state
 
-    net = model
-    if env.enabled:
-        ids = [device.index] if device.type == "cuda" else None
-        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    # curves are drawn at the end of the run, not per epoch (see the module docstring)
-    logger = MetricsLogger(claim.run_dir, history, plots=False) if env.is_main else None
-    autocast = _autocast(cfg, device)
-    if verbose:
-        n_params = sum(p.numel() for p in model.parameters())
-        print(
-            f"[spikeforge] run {run_dir}  model {cfg.model.name} ({n_params:,} params)  data {cfg.data.name}  "
-            f"T={cfg.T}  loss {cfg.loss.name}  device {device}" + (f"  world {env.world_size}" if env.enabled else ""),
-            flush=True,
-        )
-        if start_epoch:
-            print(f"[spikeforge] resumed after epoch {start_epoch}", flush=True)
 
-    initial: dict[str, Any] = {}
-    if monitor is not None and start_epoch == 0:
-        # epoch 0: the untrained model's activity (dead neurons before training, Rouser Fig 4); the
-        # RNG is restored so that a monitored run trains exactly as an unmonitored one
-        rng = get_rng_state()
-        # batch norms with statistics of the data, not their initial (0, 1) (train/running_stats.py)
-        # (in full precision: statistics only)
-        with calibrated(model, _model_inputs(test_loader, encoder, cfg.T, device, CALIBRATION_BATCHES)):
-            measured = monitor.initial(lambda: evaluate(model, test_loader, loss_fn, encoder, cfg.T, device, autocast))
-        initial = {RF.MONITOR_PREFIX + k: v for k, v in measured.items()}
-        set_rng_state(rng)
+def _run_epoch(
+    ctx: TrainContext,
+    state: RunState,
+    epoch: int,
+    callbacks: CallbackList,
+    logger: MetricsLogger | None,
+    folder: Path,
+    t_start: float,
+) -> None:
+    """Train one epoch, evaluate when due, log the record and write the checkpoints (``folder``: main rank)."""
+    cfg = ctx.cfg
+    t0 = time.time()
+    sampler = ctx.train_loader.sampler
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    with callbacks.training_epoch(epoch):
+        trained = _train_epoch(ctx, epoch)
+    _check_finite(ctx.model, epoch, ctx.train_loader, cfg, state.run_dir if cfg.run.checkpoint else None, ctx.scaler)
+    record: dict[str, Any] = {R.EPOCH: epoch + 1, R.LR: ctx.optimizer.param_groups[0]["lr"], **trained}
+    if (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.epochs:
+        with callbacks.evaluation():
+            state.last_eval = ctx.evaluate()
+        record.update(_test_record(state.last_eval))
+    callbacks.on_epoch_end(epoch, record)  # every rank: a collective under DDP
+    record[R.TIME_S] = time.time() - t0
+    is_best = R.TEST_ACC in record and record[R.TEST_ACC] > state.best_acc
+    if is_best:
+        state.best_acc, state.best_epoch = record[R.TEST_ACC], epoch
+    if logger is not None:  # the main rank's
+        logger.log(record)
+        callbacks.on_log(epoch, logger)
+    rng_states = _gather_rng(ctx.env)
+    if ctx.env.is_main and cfg.run.checkpoint:
+        _save_checkpoints(ctx, state, epoch, is_best, rng_states, callbacks, folder, t_start)
+    if ctx.verbose:
+        _print_epoch(record, cfg.epochs)
+    callbacks.on_epoch_done(epoch, record)
 
-    ev: dict[str, Any] = {}
-    for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.time()
-        sampler = train_loader.sampler
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        with monitor.train_epoch() if monitor is not None else contextlib.nullcontext():
-            tr = _train_epoch(
-                cfg,
-                net,
-                train_loader,
-                loss_fn,
-                optimizer,
-                scaler,
-                encoder,
-                device,
-                autocast,
-                epoch,
-                info.num_classes,
-                verbose,
-                scheduler,
-            )
-        _check_finite(model, epoch, train_loader, cfg, run_dir if cfg.run.checkpoint else None, scaler)
-        record: dict[str, Any] = {RF.EPOCH: epoch + 1, RF.LR: optimizer.param_groups[0]["lr"], **tr}
-        if (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.epochs:
-            with monitor.evaluation() if monitor is not None else contextlib.nullcontext():
-                ev = evaluate(model, test_loader, loss_fn, encoder, cfg.T, device, autocast)
-            record.update(
-                {
-                    RF.TEST_LOSS: ev["loss"],
-                    RF.TEST_ACC: ev["acc"],
-                    RF.TEST_ACC_STEP: ev["acc_step"],
-                    RF.TEST_ACC_CUM: ev["acc_cum"],
-                }
-            )
-        if monitor is not None:  # every rank: a collective under DDP
-            record.update({RF.MONITOR_PREFIX + k: v for k, v in monitor.compute().items()})
-            record.update(initial)  # the first record only
-            initial = {}
-        record[RF.TIME_S] = time.time() - t0
-        is_best = RF.TEST_ACC in record and record[RF.TEST_ACC] > best_acc
-        if is_best:
-            best_acc, best_epoch = record[RF.TEST_ACC], epoch
-        if logger is not None:  # the main rank's
-            logger.log(record)
-            if monitor is not None:
-                logger.add_histograms(monitor.write_histograms, epoch + 1)
-        rng_states = _gather_rng(env)
-        if env.is_main and cfg.run.checkpoint:
-            payload = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "epoch": epoch,
-                "best_acc": best_acc,
-                "best_epoch": best_epoch,
-                "rng": rng_states,
-                "config": config_to_dict(cfg),
-                "seconds": seconds_before + time.time() - t_start,  # the run's wall time so far
-            }
-            if monitor is not None:
-                payload["monitor"] = monitor.state_dict()
-            # last.pt first: a kill before best.pt is written is repaired on resume (resume.repair_best)
-            save_checkpoint(claim.run_dir / RF.LAST, payload)
-            if is_best:
-                save_checkpoint(claim.run_dir / RF.BEST, best_payload(payload))
-        if verbose:
-            _print_epoch(record, cfg.epochs)
-        for cb in callbacks:
-            cb(epoch, record)
 
-    checksum = D.check_in_sync(model) if env.enabled else None
+def _test_record(ev: dict[str, Any]) -> dict[str, Any]:
+    """The record entries of an :func:`.evaluate.evaluate` result."""
+    return {
+        R.TEST_LOSS: ev["loss"],
+        R.TEST_ACC: ev["acc"],
+        R.TEST_ACC_STEP: ev["acc_step"],
+        R.TEST_ACC_CUM: ev["acc_cum"],
+    }
+
+
+def _save_checkpoints(
+    ctx: TrainContext,
+    state: RunState,
+    epoch: int,
+    is_best: bool,
+    rng_states: list[dict[str, Any]],
+    callbacks: CallbackList,
+    folder: Path,
+    t_start: float,
+) -> None:
+    """``last.pt`` (everything an exact resume needs), then ``best.pt`` when this epoch is the best."""
+    payload = {
+        "model": ctx.model.state_dict(),
+        "optimizer": ctx.optimizer.state_dict(),
+        "scheduler": ctx.scheduler.state_dict(),
+        "scaler": ctx.scaler.state_dict(),
+        "epoch": epoch,
+        "best_acc": state.best_acc,
+        "best_epoch": state.best_epoch,
+        "rng": rng_states,
+        "config": config_to_dict(ctx.cfg),
+        "seconds": state.seconds_before + time.time() - t_start,  # the run's wall time so far
+    }
+    payload.update(callbacks.state_dict())  # e.g. "monitor": the weight tracker's W_0
+    # last.pt first: a kill before best.pt is written is repaired on resume (resume.repair_best)
+    save_checkpoint(folder / RF.LAST, payload)
+    if is_best:
+        save_checkpoint(folder / RF.BEST, best_payload(payload))
+
+
+def _finish(
+    ctx: TrainContext, state: RunState, claim: RunClaim, logger: MetricsLogger | None, t_start: float
+) -> RunResult:
+    """Check the ranks agree, draw the plots, and report and record the result."""
+    cfg, env = ctx.cfg, ctx.env
+    checksum = D.check_in_sync(ctx.model) if env.enabled else None
     if env.is_main and logger is not None:
         logger.close()
-        if cfg.run.plots:
-            from .plots import plot_curves
-
-            plot_curves(logger.records, claim.run_dir / RF.CURVES_PNG)
-        if ev and cfg.run.plots:
-            from .plots import plot_step_accuracy
-
-            plot_step_accuracy(
-                ev["acc_step"],
-                ev["acc_cum"],
-                claim.run_dir / RF.STEP_ACCURACY_PNG,
-                f"{cfg.name}: loss {cfg.loss.name}, T={cfg.T}",
-            )
+        _draw_plots(cfg, logger.records, state.last_eval, claim.run_dir)
     history = logger.records if logger is not None else []
-    last: dict[str, Any] = next((r for r in reversed(history) if RF.TEST_ACC in r), {})
+    ev = state.last_eval
+    last: dict[str, Any] = next((r for r in reversed(history) if R.TEST_ACC in r), {})
     result = RunResult(
-        run_dir=run_dir,
-        test_acc=last.get(RF.TEST_ACC, ev.get("acc", float("nan"))),
-        best_acc=best_acc,
-        acc_per_step=last.get(RF.TEST_ACC_STEP, ev.get("acc_step", [])),
-        acc_cumulative=last.get(RF.TEST_ACC_CUM, ev.get("acc_cum", [])),
+        run_dir=state.run_dir,
+        test_acc=last.get(R.TEST_ACC, ev.get("acc", float("nan"))),
+        best_acc=state.best_acc,
+        acc_per_step=last.get(R.TEST_ACC_STEP, ev.get("acc_step", [])),
+        acc_cumulative=last.get(R.TEST_ACC_CUM, ev.get("acc_cum", [])),
         epochs=cfg.epochs,
         # a resume that trained nothing (the run had finished) keeps the run's total
-        seconds=seconds_before + (time.time() - t_start if start_epoch < cfg.epochs else 0.0),
+        seconds=state.seconds_before + (time.time() - t_start if state.start_epoch < cfg.epochs else 0.0),
         history=history,
     )
-    if verbose:
+    if ctx.verbose:
         _print_result(result, cfg, checksum)
-    if env.is_main and run_dir is not None:
+    if env.is_main and state.run_dir is not None:
         summary = {k: v for k, v in dataclasses.asdict(result).items() if k != "history"}
-        summary["run_dir"] = str(run_dir)
-        RF.write_result(run_dir, summary)
+        summary["run_dir"] = str(state.run_dir)
+        RF.write_result(state.run_dir, summary)
         if os.environ.get("TORCHELASTIC_RUN_ID"):
             RF.forget_elastic_run_dir(claim.anchor, os.environ["TORCHELASTIC_RUN_ID"])
     return result
+
+
+def _draw_plots(cfg: Config, records: list[dict[str, Any]], last_eval: dict[str, Any], folder: Path) -> None:
+    """``curves.png`` and ``accuracy_per_step.png`` at the end of the run, when ``run.plots`` is on."""
+    if not cfg.run.plots:
+        return
+    from .plots import plot_curves, plot_step_accuracy
+
+    plot_curves(records, folder / RF.CURVES_PNG)
+    if last_eval:
+        plot_step_accuracy(
+            last_eval["acc_step"],
+            last_eval["acc_cum"],
+            folder / RF.STEP_ACCURACY_PNG,
+            f"{cfg.name}: loss {cfg.loss.name}, T={cfg.T}",
+        )
+
+
+def _print_start(ctx: TrainContext, state: RunState) -> None:
+    cfg = ctx.cfg
+    n_params = sum(p.numel() for p in ctx.model.parameters())
+    world = f"  world {ctx.env.world_size}" if ctx.env.enabled else ""
+    print(
+        f"[spikeforge] run {state.run_dir}  model {cfg.model.name} ({n_params:,} params)  data {cfg.data.name}  "
+        f"T={cfg.T}  loss {cfg.loss.name}  device {ctx.device}" + world,
+        flush=True,
+    )
+    if state.start_epoch:
+        print(f"[spikeforge] resumed after epoch {state.start_epoch}", flush=True)
 
 
 #: an fp16 loss scale below this means the gradients overflow even unscaled: every step is skipped
@@ -418,11 +454,12 @@ def _check_finite(
     )
 
 
-def _train_epoch(
-    cfg, net, loader, loss_fn, optimizer, scaler, encoder, device, autocast, epoch, num_classes, verbose, scheduler
-) -> dict[str, float]:
+def _train_epoch(ctx: TrainContext, epoch: int) -> dict[str, float]:
+    """One epoch over the training set (at most ``run.max_steps_per_epoch`` steps): loss, accuracy, samples/s."""
     from tqdm.auto import tqdm
 
+    cfg, net, loader, loss_fn = ctx.cfg, ctx.net, ctx.train_loader, ctx.loss_fn
+    optimizer, scaler, scheduler, device = ctx.optimizer, ctx.scaler, ctx.scheduler, ctx.device
     net.train()
     total = len(loader) if cfg.run.max_steps_per_epoch is None else min(len(loader), cfg.run.max_steps_per_epoch)
     bar = tqdm(
@@ -430,7 +467,7 @@ def _train_epoch(
         desc=f"epoch {epoch + 1}/{cfg.epochs}",
         leave=False,
         dynamic_ncols=True,
-        disable=not (verbose and cfg.run.progress and sys.stderr.isatty()),
+        disable=not (ctx.verbose and cfg.run.progress and sys.stderr.isatty()),
         file=sys.stderr,
     )
     loss_sum = correct = seen = 0.0
@@ -444,9 +481,11 @@ def _train_epoch(
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         target = y
         if mixing:
-            x, target = mix_batch(x, y, num_classes, cfg.augment.mixup, cfg.augment.cutmix, cfg.augment.mix_prob)
-        with autocast:
-            out = net(encode_batch(x, encoder, cfg.T))
+            x, target = mix_batch(
+                x, y, ctx.info.num_classes, cfg.augment.mixup, cfg.augment.cutmix, cfg.augment.mix_prob
+            )
+        with ctx.autocast:
+            out = net(encode_batch(x, ctx.encoder, cfg.T))
             loss = loss_fn(out, target)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -460,7 +499,7 @@ def _train_epoch(
             adopt_first_batch_statistics(fresh_norms)
             fresh_norms = []
         with torch.no_grad():
-            pred = loss_fn.readout(out.float()).argmax(-1)
+            pred = cast(Callable[[torch.Tensor], torch.Tensor], loss_fn.readout)(out.float()).argmax(-1)
             label = target.argmax(-1) if target.dim() == 2 else target
             b = y.shape[0]
             # The step's one host sync, once its backward and update are queued: blocking on the loss before
@@ -486,30 +525,10 @@ def _train_epoch(
     D.all_reduce_sum(stats)
     n = max(stats[2].item(), 1.0)
     return {
-        RF.TRAIN_LOSS: stats[0].item() / n,
-        RF.TRAIN_ACC: stats[1].item() / n,
-        RF.TRAIN_SAMPLES_PER_S: stats[2].item() / max(time.time() - t0, 1e-9),
+        R.TRAIN_LOSS: stats[0].item() / n,
+        R.TRAIN_ACC: stats[1].item() / n,
+        R.TRAIN_SAMPLES_PER_S: stats[2].item() / max(time.time() - t0, 1e-9),
     }
-
-
-#: test batches whose statistics the fresh batch norms get for the monitor's epoch-0 measurement
-CALIBRATION_BATCHES = 20
-
-
-def _model_inputs(loader, encoder: str, T: int, device: torch.device, limit: int):
-    """The model inputs ``[T, B, ...]`` of the first ``limit`` batches of ``loader``, one at a time."""
-    for i, (x, _) in enumerate(loader):
-        if i >= limit:
-            return
-        yield encode_batch(x.to(device, non_blocking=True), encoder, T)
-
-
-def _build_monitor(cfg: Config, model: nn.Module):
-    if not cfg.run.monitor:
-        return None
-    from ..monitor.training import TrainingMonitor
-
-    return TrainingMonitor(model, record_v=cfg.run.monitor_membrane)
 
 
 def _gather_rng(env: D.DistEnv) -> list[dict[str, Any]]:
@@ -525,10 +544,10 @@ def _gather_rng(env: D.DistEnv) -> list[dict[str, Any]]:
 
 
 def _print_epoch(r: dict[str, Any], epochs: int) -> None:
-    parts = [f"epoch {r[RF.EPOCH]:>3}/{epochs}", f"train loss {r[RF.TRAIN_LOSS]:.4f} acc {100 * r[RF.TRAIN_ACC]:5.1f}%"]
-    if RF.TEST_ACC in r:
-        parts.append(f"test loss {r[RF.TEST_LOSS]:.4f} acc {100 * r[RF.TEST_ACC]:5.1f}%")
-    parts += [f"lr {r[RF.LR]:.2e}", f"{r[RF.TRAIN_SAMPLES_PER_S]:.0f} samples/s", f"{r[RF.TIME_S]:.1f}s"]
+    parts = [f"epoch {r[R.EPOCH]:>3}/{epochs}", f"train loss {r[R.TRAIN_LOSS]:.4f} acc {100 * r[R.TRAIN_ACC]:5.1f}%"]
+    if R.TEST_ACC in r:
+        parts.append(f"test loss {r[R.TEST_LOSS]:.4f} acc {100 * r[R.TEST_ACC]:5.1f}%")
+    parts += [f"lr {r[R.LR]:.2e}", f"{r[R.TRAIN_SAMPLES_PER_S]:.0f} samples/s", f"{r[R.TIME_S]:.1f}s"]
     print("  ".join(parts), flush=True)
 
 

@@ -1,4 +1,5 @@
-"""Evaluate a finished run or a checkpoint file on its test set (``spikeforge eval``).
+"""Evaluation: :func:`evaluate` (loss and accuracies of a model over a test set, the engine's too), and
+a finished run or a checkpoint file restored and evaluated on its test set (``spikeforge eval``).
 
 A checkpoint may come from anywhere: its embedded config is a record of how it was
 trained, not an instruction. Paths in it (``data.root``, ``out_dir``, ``model.init_from``,
@@ -12,10 +13,16 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from ..errors import MissingFileError
+import torch
+from torch import nn
+
+from .. import distributed as D
+from ..errors import MissingFileError, UserError
 from ..neuron.nodes import materialize
 from . import runfolder as RF
 from .builders import build_data, build_loss_from_config, build_model_from_config, encode_batch, encoder_name
@@ -23,7 +30,80 @@ from .checkpoint import load_checkpoint, load_model_state
 from .config import Config, ConfigError, apply_overrides, config_from_dict
 from .runtime import autocast, resolve_device, use_device
 
-__all__ = ["checkpoint_paths", "evaluate_run", "load_trained_model"]
+if TYPE_CHECKING:
+    from ..data.registry import DatasetInfo
+
+__all__ = ["TrainedModel", "checkpoint_paths", "evaluate", "evaluate_run", "load_trained_model"]
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    loss_fn: nn.Module,
+    encoder: str,
+    T: int,
+    device: torch.device,
+    autocast: AbstractContextManager[Any],
+) -> dict[str, Any]:
+    """Loss, readout accuracy and per-step accuracies over ``loader`` (summed over ranks).
+
+    ``model`` takes ``encode_batch(x, encoder, T)`` (``[T, B, ...]``) and returns ``[T, B, classes]``;
+    ``autocast`` is the precision context of the run (:func:`.runtime.autocast`).
+
+    ``acc_step[t]`` uses the output at step ``t`` alone; ``acc_cum[t]`` the mean of steps
+    ``0..t`` (so ``acc_cum[-1]`` is the mean readout).
+    """
+    model.eval()
+    sums = None
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast:
+            out = model(encode_batch(x, encoder, T))
+            loss = loss_fn(out, y)
+        out = out.float()
+        Tn = out.shape[0]
+        pred = cast(Callable[[torch.Tensor], torch.Tensor], loss_fn.readout)(out).argmax(-1)
+        step_pred = out.argmax(-1)  # [T, B]
+        cum = out.cumsum(0) / torch.arange(1, Tn + 1, device=out.device).view(-1, 1, 1)
+        batch = torch.cat(
+            [
+                torch.stack([loss.float() * y.shape[0], (pred == y).sum().float(), y.new_tensor(y.shape[0]).float()]),
+                (step_pred == y).sum(1).float(),
+                (cum.argmax(-1) == y).sum(1).float(),
+            ]
+        )
+        sums = batch.double() if sums is None else sums + batch.double()
+    if sums is None:  # an empty shard (fewer samples than ranks) still takes part in the reduction
+        sums = torch.zeros(3 + 2 * T, dtype=torch.float64, device=device)
+    D.all_reduce_sum(sums)
+    n = sums[2].item()
+    if n == 0:
+        raise UserError("the evaluation set is empty")
+    Tn = (len(sums) - 3) // 2
+    return {
+        "loss": sums[0].item() / n,
+        "acc": sums[1].item() / n,
+        "acc_step": [v / n for v in sums[3 : 3 + Tn].tolist()],
+        "acc_cum": [v / n for v in sums[3 + Tn :].tolist()],
+        "n": int(n),
+    }
+
+
+class TrainedModel(NamedTuple):
+    """A trained model restored by :func:`load_trained_model`, with what evaluating it needs.
+
+    A tuple too: ``model, cfg, info, loader, loss_fn, encoder, device, path = load_trained_model(...)``.
+    """
+
+    model: nn.Module
+    cfg: Config
+    info: DatasetInfo  # the dataset's description
+    test_loader: Any
+    loss_fn: nn.Module
+    encoder: str  # how a batch becomes the model's [T, B, ...] input (builders.encode_batch)
+    device: torch.device
+    checkpoint_path: Path
 
 
 def _checkpoint_path(target: str | Path, which: str) -> Path:
@@ -76,10 +156,10 @@ def _drop(raw: dict[str, Any], dotted: str) -> None:
 
 def load_trained_model(
     target: str | Path, overrides: list[str] | None = None, which: str = "best", trust_paths: bool = False
-):
+) -> TrainedModel:
     """Restore a trained model from a run folder or a checkpoint file.
 
-    Returns ``(model, cfg, data_info, test_loader, loss_fn, encoder, device, checkpoint_path)``.
+    Returns a :class:`TrainedModel` ``(model, cfg, info, test_loader, loss_fn, encoder, device, checkpoint_path)``.
     Paths in the checkpoint's config are used only when ``trust_paths`` is set or ``overrides``
     give them (see the module docstring); a dataset that needs files then needs ``data.root``
     from the user.
@@ -135,7 +215,7 @@ def load_trained_model(
             f"{path}: its model {cfg.model.name!r} does not take {info.name!r} samples of shape "
             f"{list(sample.shape)} ({reason[:200]})"
         ) from None
-    return model, cfg, info, test_loader, build_loss_from_config(cfg), encoder, device, path
+    return TrainedModel(model, cfg, info, test_loader, build_loss_from_config(cfg), encoder, device, path)
 
 
 def evaluate_run(
@@ -146,13 +226,13 @@ def evaluate_run(
     trust_paths: bool = False,
 ) -> dict[str, Any]:
     """Evaluate and print accuracy (and per time step); returns the metrics dict."""
-    from .engine import evaluate
-
-    model, cfg, info, loader, loss_fn, encoder, device, path = load_trained_model(target, overrides, which, trust_paths)
-    res = evaluate(model, loader, loss_fn, encoder, cfg.T, device, autocast(cfg.precision, device))
+    run = load_trained_model(target, overrides, which, trust_paths)
+    cfg, device = run.cfg, run.device
+    res = evaluate(run.model, run.test_loader, run.loss_fn, run.encoder, cfg.T, device, autocast(cfg.precision, device))
     if verbose:
         print(
-            f"[spikeforge] {path}: {info.name} test accuracy {100 * res['acc']:.2f}% over {res['n']} samples "
+            f"[spikeforge] {run.checkpoint_path}: {run.info.name} test accuracy {100 * res['acc']:.2f}% "
+            f"over {res['n']} samples "
             f"(loss {res['loss']:.4f}, readout of {cfg.loss.name})"
         )
         print("  step t alone: " + " ".join(f"{100 * a:.1f}%" for a in res["acc_step"]))

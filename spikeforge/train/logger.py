@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import records as R
 from . import runfolder as RF
 from .runfolder import read_metrics
 
@@ -42,8 +43,8 @@ class MetricsLogger:
         RF.write_metrics_csv(self.run_dir, self.records)
         if self._tb is not None:
             for k, v in record.items():
-                if isinstance(v, int | float) and k != RF.EPOCH and math.isfinite(v):
-                    self._tb.add_scalar(k, v, record[RF.EPOCH])
+                if isinstance(v, int | float) and k != R.EPOCH and math.isfinite(v):
+                    self._tb.add_scalar(k, v, record[R.EPOCH])
             self._tb.flush()
         if self.plots:
             from .plots import plot_curves

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import runfolder as RF
+from .. import records as R
 
 __all__ = ["plot_curves", "plot_step_accuracy"]
 
@@ -26,11 +26,11 @@ def plot_curves(records: list[dict[str, Any]], out_png: str | Path) -> None:
     plt = _pyplot()
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 3.8))
     for split, style in (("train", "-"), ("test", "--")):
-        loss, acc = (RF.TRAIN_LOSS, RF.TRAIN_ACC) if split == "train" else (RF.TEST_LOSS, RF.TEST_ACC)
-        pts = [(r[RF.EPOCH], r[loss]) for r in records if loss in r]
+        loss, acc = (R.TRAIN_LOSS, R.TRAIN_ACC) if split == "train" else (R.TEST_LOSS, R.TEST_ACC)
+        pts = [(r[R.EPOCH], r[loss]) for r in records if loss in r]
         if pts:
             ax_l.plot(*zip(*pts, strict=True), style, marker="o", ms=3, label=split)
-        pts = [(r[RF.EPOCH], 100 * r[acc]) for r in records if acc in r]
+        pts = [(r[R.EPOCH], 100 * r[acc]) for r in records if acc in r]
         if pts:
             ax_a.plot(*zip(*pts, strict=True), style, marker="o", ms=3, label=split)
     ax_l.set(xlabel="epoch", ylabel="loss", title="loss")

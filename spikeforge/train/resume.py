@@ -21,8 +21,9 @@ from typing import Any, cast
 
 import yaml
 
+from .. import distributed as D
+from .. import records as R
 from ..errors import RunFolderError, SpikeForgeError
-from . import distributed as D
 from . import runfolder as RF
 from .checkpoint import (
     CheckpointError,
@@ -194,7 +195,7 @@ def resume_run(
     optimizer,
     scheduler,
     scaler,
-    monitor,
+    callbacks,
     note: str,
     verbose: bool,
 ):
@@ -231,13 +232,13 @@ def resume_run(
         raise CheckpointError(f"{path}: its optimiser state does not fit this model ({exc})") from None
     if any(k.startswith(("optim.", "schedule.", "epochs")) for k in applied):
         reapply_hyperparameters(optimizer, scheduler, fresh)
-    if monitor is not None and "monitor" in ckpt:
-        monitor.load_state_dict(ckpt["monitor"])
+    if callbacks is not None:
+        callbacks.load_state_dict(ckpt)  # each callback's entry of the checkpoint (the monitor's "monitor")
     rng = ckpt["rng"][env.rank] if env.rank < len(ckpt["rng"]) else ckpt["rng"][0]
     set_rng_state(rng)
     epoch, best_acc = ckpt["epoch"], ckpt["best_acc"]
     best_epoch = ckpt.get("best_epoch", -1)
-    history = [r for r in RF.read_metrics(run_dir) if r[RF.EPOCH] <= epoch + 1]  # records count from 1
+    history = [r for r in RF.read_metrics(run_dir) if r[R.EPOCH] <= epoch + 1]  # records count from 1
     seconds_before = _seconds_before(run_dir, ckpt, history, cfg.epochs)
     if env.is_main:
         _report_lost_records(run_dir, history, epoch + 1)
@@ -262,12 +263,12 @@ def _seconds_before(run_dir: Path, ckpt: dict[str, Any], history: list[dict[str,
         return float(result["seconds"])
     if isinstance(ckpt.get("seconds"), int | float):
         return float(ckpt["seconds"])
-    return float(sum(r.get(RF.TIME_S, 0.0) for r in history))
+    return float(sum(r.get(R.TIME_S, 0.0) for r in history))
 
 
 def _report_lost_records(run_dir: Path, history: list[dict[str, Any]], last_epoch: int) -> None:
     """Say in one line when epochs the checkpoint holds have no metrics record (a torn or lost line)."""
-    have = {r.get(RF.EPOCH) for r in history}
+    have = {r.get(R.EPOCH) for r in history}
     lost = [e for e in range(1, last_epoch + 1) if e not in have]
     if not lost:
         return

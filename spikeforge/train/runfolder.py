@@ -1,10 +1,10 @@
-"""The run folder: its file names, its record keys, its one reader and writer, and its owner lock.
+"""The run folder: its file names, its one reader and writer, and its owner lock.
 
 Every module that reads or writes a run folder goes through this one. A run folder holds:
 
 ==================  ==========================================================================
 ``config.yaml``     the resolved config (``spikeforge train RUN/config.yaml`` reproduces it)
-``metrics.jsonl``   one JSON record per epoch (keys below); ``metrics.csv`` holds its scalars
+``metrics.jsonl``   one JSON record per epoch (keys: spikeforge.records); ``metrics.csv`` holds its scalars
 ``last.pt``         the checkpoint of the last finished epoch (exact resume)
 ``best.pt``         the model of the epoch with the best ``test/acc``
 ``result.json``     written when the run finishes: final and best accuracy, per-step accuracy
@@ -12,11 +12,7 @@ Every module that reads or writes a run folder goes through this one. A run fold
 ``lock``            present while a process writes the folder (PID, host, start time)
 ==================  ==========================================================================
 
-Record keys: ``epoch``, ``lr``, ``time_s``, ``train/loss``, ``train/acc``, ``train/samples_per_s``,
-``test/loss``, ``test/acc``, ``test/acc_step`` (list over time steps), ``test/acc_cum`` and the
-monitor's ``monitor/<layer>/<metric>`` (:func:`monitor_key`, :func:`parse_monitor_key`; a
-layer name may contain dots, never the metric). The layer ``all`` holds the network's totals; the
-first record also holds ``init_<metric>``, the untrained model's values (:func:`initial_metric`).
+The record keys are defined in :mod:`spikeforge.records` (this module re-exports them for its readers).
 
 The lock is an advisory ``flock`` on ``RUN/lock``: the kernel drops it when its owner dies,
 so a crashed run never leaves the folder stuck; a second writer is refused with one line
@@ -39,6 +35,37 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunFolderError
+from ..records import (  # the record keys live in spikeforge.records; re-exported for the run folder's readers
+    ALL_LAYERS,
+    DEAD_FRACTION,
+    DEAD_FRACTION_SAMPLE,
+    EPOCH,
+    FIRING_RATE,
+    INIT_PREFIX,
+    LR,
+    MONITOR_PREFIX,
+    RESULT_ACC_CUMULATIVE,
+    RESULT_ACC_PER_STEP,
+    RESULT_BEST_ACC,
+    RESULT_DIVERGED,
+    RESULT_SECONDS,
+    RESULT_TEST_ACC,
+    TEST_ACC,
+    TEST_ACC_CUM,
+    TEST_ACC_STEP,
+    TEST_LOSS,
+    THRESHOLD_MEAN,
+    TIME_S,
+    TRAIN_ACC,
+    TRAIN_DEAD_FRACTION,
+    TRAIN_LOSS,
+    TRAIN_SAMPLES_PER_S,
+    WEIGHT_CHANGE,
+    initial_metric,
+    is_monitor_key,
+    monitor_key,
+    parse_monitor_key,
+)
 
 __all__ = [
     "ALL_LAYERS",
@@ -114,65 +141,6 @@ ELASTIC_DIR = ".elastic"  # under out_dir: which run folder an elastic job (TORC
 
 #: The files a run writes: ``--overwrite`` removes exactly these (never anything else in the folder).
 RUN_FILES = (CONFIG, METRICS, METRICS_CSV, LAST, BEST, RESULT, OVERRIDES, CURVES_PNG, STEP_ACCURACY_PNG)
-
-# ----------------------------------------------------------------------------- record keys
-EPOCH = "epoch"  # 1-based in records (checkpoints store the 0-based epoch they finished)
-LR = "lr"
-TIME_S = "time_s"
-TRAIN_LOSS = "train/loss"
-TRAIN_ACC = "train/acc"
-TRAIN_SAMPLES_PER_S = "train/samples_per_s"
-TEST_LOSS = "test/loss"
-TEST_ACC = "test/acc"
-TEST_ACC_STEP = "test/acc_step"
-TEST_ACC_CUM = "test/acc_cum"
-MONITOR_PREFIX = "monitor/"
-
-# ----------------------------------------------------------------------------- result.json keys
-# The fields of ``train.engine.RunResult`` (less ``history``; tests/test_train_runfolder.py pins the match),
-# plus what a sweep writes for a run that diverged.
-RESULT_TEST_ACC = "test_acc"  # accuracy of the last evaluated epoch
-RESULT_BEST_ACC = "best_acc"  # best accuracy of any evaluated epoch
-RESULT_ACC_PER_STEP = "acc_per_step"  # last evaluation, read out at each time step alone
-RESULT_ACC_CUMULATIVE = "acc_cumulative"  # last evaluation, mean output of steps 1..t
-RESULT_SECONDS = "seconds"  # wall time of the run
-RESULT_DIVERGED = "diverged"  # true when training stopped on a non-finite loss (sweeps only)
-
-
-# The ``<layer>`` and ``<metric>`` parts the monitor writes (spikeforge.monitor: ActivityMonitor's
-# LayerStats fields, TrainingMonitor's train_* keys), named here once for every reader of a run.
-ALL_LAYERS = "all"  # the layer name of the monitor's network-wide totals
-INIT_PREFIX = "init_"  # first record only: the untrained model's value, ``monitor/<layer>/init_<metric>``
-FIRING_RATE = "firing_rate"  # spikes / (neurons * T * samples), test set
-DEAD_FRACTION = "dead_fraction"  # neurons silent for every test sample
-DEAD_FRACTION_SAMPLE = "dead_fraction_sample"  # mean over test samples of the silent fraction (Rouser)
-TRAIN_DEAD_FRACTION = "train_dead_fraction"  # mean over training batches of the silent fraction
-THRESHOLD_MEAN = "threshold_mean"  # mean (learned) threshold of a layer
-WEIGHT_CHANGE = "weight_change"  # ||W - W0|| / ||W0|| of a weight layer
-
-
-def monitor_key(layer: str, metric: str) -> str:
-    """The record key of a monitored ``metric`` of ``layer``: ``monitor/<layer>/<metric>``."""
-    if "/" in metric:
-        raise ValueError(f"a monitor metric name cannot contain '/': {metric!r}")
-    return f"{MONITOR_PREFIX}{layer}/{metric}"
-
-
-def initial_metric(metric: str) -> str:
-    """The name under which the untrained model's value of ``metric`` is logged: ``init_<metric>``."""
-    return INIT_PREFIX + metric
-
-
-def is_monitor_key(key: str) -> bool:
-    return key.startswith(MONITOR_PREFIX)
-
-
-def parse_monitor_key(key: str) -> tuple[str, str] | None:
-    """``(layer, metric)`` of a ``monitor/<layer>/<metric>`` key, else ``None``."""
-    if not is_monitor_key(key):
-        return None
-    layer, sep, metric = key[len(MONITOR_PREFIX) :].rpartition("/")
-    return (layer, metric) if sep and layer and metric else None
 
 
 # ----------------------------------------------------------------------------- reading

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
@@ -23,8 +24,10 @@ from torch import nn
 
 __all__ = [
     "DistEnv",
+    "Reduction",
     "all_gather_tensor",
     "all_reduce",
+    "all_reduce_dict",
     "all_reduce_sum",
     "backend_device",
     "broadcast_object",
@@ -143,10 +146,13 @@ def _staged(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to(device).contiguous()
 
 
+#: how a tensor merges over ranks
+Reduction = Literal["sum", "min", "max"]
+
 _REDUCE_OPS = {"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}
 
 
-def all_reduce(t: torch.Tensor, op: Literal["sum", "min", "max"] = "sum") -> torch.Tensor:
+def all_reduce(t: torch.Tensor, op: Reduction = "sum") -> torch.Tensor:
     """Reduce ``t`` over ranks in place (identity without a process group); ``t`` may live on any device."""
     if is_initialized():
         buf = _staged(t)
@@ -154,6 +160,28 @@ def all_reduce(t: torch.Tensor, op: Literal["sum", "min", "max"] = "sum") -> tor
         if buf is not t:
             t.copy_(buf)
     return t
+
+
+def all_reduce_dict(tensors: Mapping[str, torch.Tensor], op: Reduction = "sum") -> dict[str, torch.Tensor]:
+    """Every named tensor reduced over ranks in ONE collective; returns new tensors (float64), by name.
+
+    The tensors (any shapes, devices and dtypes) are flattened into one float64 buffer in the
+    mapping's order, reduced with ``op`` and cut back into their shapes on their own devices.
+    Every rank must pass the same names with the same shapes in the same order (a name is a
+    tensor's identity here, never its position). Without a process group the tensors come back
+    as float64 copies.
+    """
+    if not tensors:
+        return {}
+    device = backend_device() if is_initialized() else next(iter(tensors.values())).device
+    flat = torch.cat([t.detach().to(device, torch.float64).reshape(-1) for t in tensors.values()])
+    all_reduce(flat, op)
+    out: dict[str, torch.Tensor] = {}
+    offset = 0
+    for name, t in tensors.items():
+        out[name] = flat[offset : offset + t.numel()].view(t.shape).to(t.device)
+        offset += t.numel()
+    return out
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,9 @@
 
 then runs ``batches`` test batches through an :class:`~spikeforge.monitor.energy.EnergyMeter`
 in eval mode, so the SOPs use the firing rates the model really has on its data.
+
+It lives beside the engine, not in :mod:`spikeforge.monitor`: it builds models and data the
+way training does, and the monitors stay below the trainer (they import nothing from it).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError
-from .energy import E_AC_PJ, E_MAC_PJ, EnergyMeter
+from ..monitor.energy import E_AC_PJ, E_MAC_PJ, EnergyMeter
 
 __all__ = ["energy_of_target", "is_run_target", "measure_energy", "write_energy"]
 
@@ -61,7 +64,7 @@ def measure_energy(
     count_as_ac: bool = True,
 ) -> dict[str, Any]:
     """Run up to ``batches`` batches of ``loader`` through ``model`` (eval mode) and return the energy report."""
-    from ..train.builders import encode_batch
+    from .builders import encode_batch
 
     if batches < 1:
         raise UserError(f"--batches must be >= 1, got {batches}")
@@ -98,7 +101,7 @@ def energy_of_target(
     The report gets a ``"source"`` entry saying what was measured (checkpoint or config,
     dataset, model, T, number of test samples, trained or not).
     """
-    from ..train.builders import (
+    from .builders import (
         build_data,
         build_model_from_config,
         check_init_from,
@@ -109,15 +112,23 @@ def energy_of_target(
 
     overrides = list(overrides or [])
     if is_run_target(target):
-        from ..train.evaluate import load_trained_model
+        from .evaluate import load_trained_model
 
-        model, cfg, info, loader, _, encoder, device, path = load_trained_model(target, overrides, which, trust_paths)
-        run_dir: Path | None = path.parent
-        source = {"checkpoint": str(path), "trained": True}
+        run = load_trained_model(target, overrides, which, trust_paths)
+        model, cfg, info, loader, encoder, device = (
+            run.model,
+            run.cfg,
+            run.info,
+            run.test_loader,
+            run.encoder,
+            run.device,
+        )
+        run_dir: Path | None = run.checkpoint_path.parent
+        source = {"checkpoint": str(run.checkpoint_path), "trained": True}
     else:
         from ..neuron.nodes import materialize
-        from ..train.config import load_config, resolve_config_path
-        from ..train.runtime import resolve_device, seed_everything, use_device
+        from .config import load_config, resolve_config_path
+        from .runtime import resolve_device, seed_everything, use_device
 
         path = resolve_config_path(str(target))
         cfg = load_config(path, overrides)
