@@ -249,6 +249,7 @@ def test_claim5_baseline_that_fails_is_rescued(tmp_path):
 
 
 # ----------------------------------------------------------------------------- end to end, tiny budget
+@pytest.mark.slow
 @pytest.mark.parametrize("claims", [[1], [3, 4], [5]])
 def test_claims_run_end_to_end_on_a_tiny_budget(tmp_path, claims, one_thread, monkeypatch):
     from spikeforge.reproduce.study import run_study
