@@ -223,6 +223,9 @@ def test_claim5_arms_fig6b_and_fig4_settings():
     full = BUDGETS["full"]
     assert len(full.seeds_for("rouser_fig6b")) == 16 and full.tasks["rouser_fig6b"].epochs == 50
     assert full.tasks["rouser_fig4"].epochs == 20 and dict(full.tasks["rouser_fig4"].overrides)["run.eval_every"] == 5
+    # a task's own seeds may exceed the budget's (16 > 5); --seeds N gives every task seeds 0..N-1
+    assert full.seeds == (0, 1, 2, 3, 4)
+    assert full.with_seeds(3).seeds_for("rouser_fig6b") == (0, 1, 2) == full.with_seeds(3).seeds_for("rouser_fig4")
 
 
 def test_claim5_baseline_that_trains_makes_the_rescue_untestable(tmp_path):
