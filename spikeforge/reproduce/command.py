@@ -21,15 +21,15 @@ __all__ = ["register", "run_reproduce"]
 
 def _configure(p: argparse.ArgumentParser) -> None:
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="3 seeds (the default); its runs are a subset of --full's")
+    mode.add_argument("--quick", action="store_true", help="fewer seeds (default); runs a subset of --full's")
     mode.add_argument(
-        "--full", action="store_true", help="5 seeds (claim 5: 3; claim 2 adds T = 2 and 6), the same per-run budgets"
+        "--full", action="store_true", help="more seeds and factors (docs/results.md), the same per-run budgets"
     )
     p.add_argument(
         "--out", default="runs/reproduce", metavar="DIR", help="output folder (default runs/reproduce, git-ignored)"
     )
     p.add_argument("--claims", nargs="+", type=int, default=None, metavar="N", help="claim numbers 1-6 (default all)")
-    p.add_argument("--seeds", type=int, default=None, metavar="N", help="seeds 0..N-1 (default: 3 quick, 5 full)")
+    p.add_argument("--seeds", type=int, default=None, metavar="N", help="seeds 0..N-1 for every task")
     p.add_argument(
         "--jobs", type=int, default=None, metavar="N", help="runs trained in parallel processes (default min(2, CPUs))"
     )

@@ -12,7 +12,11 @@ with a config naming one finds them) and when the study runs.
   -> TEBN -> legacy LIF`` units, average pooling, linear classifier; the neuron of
   :data:`spikeforge.models.vgg.VGG11_48_NEURON`) narrowed to a CPU budget: four units of widths
   ``16, 32, 64, 64`` (VGG-11's first four, divided by 4 to 8) on 16x16 frames, pooling after the
-  second and fourth unit. Claims 3 and 4 use it with TET's regulariser on.
+  second and fourth unit. Claims 3 and 4 use it.
+* ``mnist1d_convnet_bias``: ``mnist1d_convnet`` plus a learnable per-neuron bias added to each neuron
+  layer's input current at every step (claim 1's control): as many extra parameters as a per-neuron IMP
+  (one per neuron, the same U(-0.2, 0.2) init, no weight decay), but a constant drive instead of an initial
+  state, so it tells extra parameters from the IMP's dynamics.
 """
 
 from __future__ import annotations
@@ -29,9 +33,19 @@ from ..models.common import EncodeOnce, init_conv_kaiming_, make_neurons
 from ..models.registry import register_model
 from ..models.vgg import VGG11_48_NEURON, tebn_features
 
-__all__ = ["MNIST1D_CONVNET", "NARROW_VGG", "Mnist1dConvSNN", "NarrowVGGLegacy", "register"]
+__all__ = [
+    "MNIST1D_CONVNET",
+    "MNIST1D_CONVNET_BIAS",
+    "NARROW_VGG",
+    "Mnist1dConvBiasSNN",
+    "Mnist1dConvSNN",
+    "NarrowVGGLegacy",
+    "NeuronBias",
+    "register",
+]
 
 MNIST1D_CONVNET = "mnist1d_convnet"
+MNIST1D_CONVNET_BIAS = "mnist1d_convnet_bias"
 NARROW_VGG = "narrow_vgg_legacy"
 # IF with soft reset and ATan, as the SEW-ResNet CIFAR configs of Shen et al. (IMP set per arm)
 IF_NEURON: Mapping[str, Any] = {"type": "if", "v_reset": None, "surrogate": {"name": "atan", "alpha": 2.0}}
@@ -62,6 +76,47 @@ class Mnist1dConvSNN(nn.Module):
         """``x``: ``[T, B, 40]``; returns logits ``[T, B, num_classes]``."""
         y = self.sn1(self.stem(x.unsqueeze(2)))
         return self.head(self.sn2(self.conv2(y)))
+
+
+class NeuronBias(nn.Module):
+    """A learnable bias per neuron, added at every step: ``[T, B, *shape] -> [T, B, *shape]``.
+
+    Named ``bias`` so that the optimiser's parameter groups treat it as a bias (no weight decay,
+    like the IMP it stands in for).
+    """
+
+    def __init__(self, shape: Sequence[int], init: float = 0.2) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.empty(*shape).uniform_(-init, init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[T, B, *shape]``; the same bias at every step and for every sample."""
+        return x + self.bias
+
+
+class Mnist1dConvBiasSNN(Mnist1dConvSNN):
+    """:class:`Mnist1dConvSNN` with a :class:`NeuronBias` before each neuron layer (claim 1's control):
+    ``[T, B, length] -> [T, B, num_classes]``; one bias per neuron (``widths[0] x length`` and
+    ``widths[1] x length / 2``, as many as a per-neuron IMP), init U(-``bias_init``, ``bias_init``)."""
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        widths: Sequence[int] = (32, 64),
+        neuron: Mapping[str, Any] | None = None,
+        length: int = 40,
+        bias_init: float = 0.2,
+    ) -> None:
+        super().__init__(num_classes, widths, neuron)
+        c1, c2 = widths
+        # drawn after the parent's weights, so a seed gives the same weights as the IMP arms
+        self.bias1 = NeuronBias((c1, length), bias_init)
+        self.bias2 = NeuronBias((c2, (length + 1) // 2), bias_init)  # conv2: k5, stride 2, padding 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[T, B, length]``; returns logits ``[T, B, num_classes]``."""
+        y = self.sn1(self.bias1(self.stem(x.unsqueeze(2))))
+        return self.head(self.sn2(self.bias2(self.conv2(y))))
 
 
 class NarrowVGGLegacy(nn.Module):
@@ -104,6 +159,12 @@ def register() -> None:
         input_shape=(40,),
         default_neuron=IF_NEURON,
     )(Mnist1dConvSNN)
+    register_model(
+        MNIST1D_CONVNET_BIAS,
+        description="mnist1d_convnet with a learnable per-neuron input bias (claim 1's control for the IMP)",
+        input_shape=(40,),
+        default_neuron=IF_NEURON,
+    )(Mnist1dConvBiasSNN)
     register_model(
         NARROW_VGG,
         description="TET-style VGG (TEBN, legacy LIF) narrowed for 16x16 event frames (reproduction study)",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.jsonio import write_json
-from .stats import Comparison, power, seeds_needed
+from .stats import Comparison, resolution
 
 __all__ = ["ClaimReport", "comparison_row", "markdown_table", "write_claim", "write_summary"]
 
@@ -74,11 +74,8 @@ def comparison_row(label: str, metric: str, cmp: Comparison, scale: float = 1.0,
     def num(v: float) -> str:
         return "n/a" if not math.isfinite(v) else f"{scale * v:+.{digits}f}"
 
-    # power at the margin from the observed spread of the per-seed differences (stats.power)
-    n = min(cmp.treatment.n, cmp.baseline.n)
-    sd = cmp.se * math.sqrt(n) if n >= 2 else math.nan
-    needed = seeds_needed(sd, cmp.margin)
-    p = power(sd, cmp.margin, n) if n >= 2 else math.nan
+    # power at the margin from the observed spread of the per-seed differences (stats.resolution)
+    n, sd, p, needed = resolution(cmp)
     seeds = "n/a" if needed is None else f"{n} ({p:.0%}); {needed} for 80%"
 
     return {
@@ -211,6 +208,8 @@ RULE = [
     "With 3 to 5 seeds, 2 SE is a screening threshold, not a formal test. Power: each comparison states its",
     "seeds, the probability that they show a true effect of the margin as 'holds' (normal approximation with the",
     "observed SD of the per-seed differences, Phi(margin sqrt(n) / SD - 2)), and the seeds that would give 80%.",
+    "Where a claim says so, an inconclusive comparison run with fewer seeds than that is reported as **below",
+    "resolution**: the experiment could not tell its margin from noise, so it is no evidence either way.",
 ]
 
 

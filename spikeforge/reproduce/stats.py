@@ -36,7 +36,12 @@ Power: with per-seed differences of standard deviation ``sd`` and a true effect 
 margin, the interval ``d - k*se`` clears 0 with probability ``Phi(margin * sqrt(n) / sd - k)``
 (normal approximation, :func:`power`); :func:`seeds_needed` is the smallest ``n`` with 80% of it,
 ``ceil(((k + z_0.8) * sd / margin)^2)``, e.g. sd 1.42 pp and margin 1 pp: ``(2.8416 * 1.42)^2 =
-16.3``, 17 seeds (16 give 79%).
+16.3``, 17 seeds (16 give 79%). :func:`resolution` reads both off a :class:`Comparison` (the
+one place that does, for the report and the claims alike).
+
+**Below resolution**: an inconclusive comparison whose seeds are fewer than those needed to
+resolve its margin (``compare(..., resolve=True)``) says so instead of "inconclusive": the
+experiment could not have told the margin apart from noise, so it is no evidence either way.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from typing import Literal
 from ..analysis.curves import epochs_to_reach, last_finite
 
 __all__ = [
+    "BELOW_RESOLUTION",
     "DOES_NOT_HOLD",
     "HOLDS",
     "INCONCLUSIVE",
@@ -64,6 +70,7 @@ __all__ = [
     "epochs_to_target",
     "last_finite",
     "power",
+    "resolution",
     "seeds_needed",
     "summarize",
 ]
@@ -73,6 +80,7 @@ DOES_NOT_HOLD = "does not hold here"
 INCONCLUSIVE = "inconclusive"
 TIE = "no difference here"
 UNTESTABLE = "untestable here"
+BELOW_RESOLUTION = "below resolution"
 K_SE = 2.0
 
 Kind = Literal["superiority", "non_inferiority"]
@@ -134,6 +142,7 @@ def compare(
     chance: float | None = None,
     ceiling: float | None = None,
     paired: bool = False,
+    resolve: bool = False,
 ) -> Comparison:
     """Compare per-seed values of a treatment arm against a baseline arm.
 
@@ -150,6 +159,8 @@ def compare(
             ``chance + margin`` nothing was learned: the comparison is untestable.
         ceiling: the best value the metric can take (accuracy: 1.0; for a lower-is-better metric
             the lowest). A baseline within ``margin`` of it leaves no headroom: untestable.
+        resolve: an inconclusive result from fewer seeds than :func:`seeds_needed` for the margin
+            (at the observed SD of the per-seed differences) becomes **below resolution**.
     Returns:
         A :class:`Comparison`; the verdict is inconclusive when either arm has fewer than 2 values,
         untestable when there is no headroom or both arms are at chance.
@@ -188,7 +199,12 @@ def compare(
         verdict = HOLDS if lo > -margin else DOES_NOT_HOLD if (d < -margin and hi < 0) else INCONCLUSIVE
     else:
         raise ValueError(f"kind must be 'superiority' or 'non_inferiority', got {kind!r}")
-    return Comparison(t, b, d, se, lo, hi, margin, kind, verdict)
+    cmp = Comparison(t, b, d, se, lo, hi, margin, kind, verdict)
+    if resolve and verdict == INCONCLUSIVE:
+        n, _, _, needed = resolution(cmp)
+        if needed is not None and n < needed:
+            cmp = dataclasses.replace(cmp, verdict=BELOW_RESOLUTION)
+    return cmp
 
 
 def _finite(v: float | None) -> bool:
@@ -198,7 +214,8 @@ def _finite(v: float | None) -> bool:
 def combine(verdicts: Sequence[str]) -> str:
     """One verdict for a claim made of several comparisons.
 
-    Untestable comparisons are left out (all untestable: **untestable here**). Of the rest:
+    Untestable comparisons are left out (all untestable: **untestable here**); when every other one is
+    below resolution, so is the claim. Of the rest (below resolution counting as inconclusive):
     **holds here** when at least half hold and none does not hold; **does not hold here** when
     at least half do not hold and none holds; **no difference here** when ties and failures
     together make at least half, none holds and ties outnumber failures; otherwise (mixed or
@@ -210,6 +227,8 @@ def combine(verdicts: Sequence[str]) -> str:
     n = len(verdicts)
     if n == 0:
         return INCONCLUSIVE
+    if all(v == BELOW_RESOLUTION for v in verdicts):
+        return BELOW_RESOLUTION
     holds = sum(v == HOLDS for v in verdicts)
     fails = sum(v == DOES_NOT_HOLD for v in verdicts)
     ties = sum(v == TIE for v in verdicts)
@@ -226,7 +245,8 @@ def conjunction(verdicts: Sequence[str]) -> str:
     """One verdict for a claim that is the conjunction of sub-claims ("A and B").
 
     **holds here** when every part holds, **does not hold here** when any part does not hold,
-    **untestable here** when any part is untestable (and none fails), otherwise **inconclusive**.
+    **untestable here** when any part is untestable (and none fails), **below resolution** when any
+    part is (and none fails or is untestable), otherwise **inconclusive**.
     """
     if verdicts and all(v == HOLDS for v in verdicts):
         return HOLDS
@@ -234,18 +254,26 @@ def conjunction(verdicts: Sequence[str]) -> str:
         return DOES_NOT_HOLD
     if any(v == UNTESTABLE for v in verdicts):
         return UNTESTABLE
+    if any(v == BELOW_RESOLUTION for v in verdicts):
+        return BELOW_RESOLUTION
     return INCONCLUSIVE
 
 
 def count_verdicts(verdicts: Sequence[str]) -> str:
-    """``"2 hold, 1 do not hold, 0 inconclusive"`` (plus ties and untestable ones when there are any)."""
+    """``"2 hold, 1 do not hold, 0 inconclusive"`` (plus ties, below-resolution and untestable ones when
+    there are any)."""
     holds = sum(v == HOLDS for v in verdicts)
     fails = sum(v == DOES_NOT_HOLD for v in verdicts)
     ties = sum(v == TIE for v in verdicts)
+    below = sum(v == BELOW_RESOLUTION for v in verdicts)
     untestable = sum(v == UNTESTABLE for v in verdicts)
-    text = f"{holds} hold, {fails} do not hold, {len(verdicts) - holds - fails - ties - untestable} inconclusive"
+    text = (
+        f"{holds} hold, {fails} do not hold, {len(verdicts) - holds - fails - ties - below - untestable} inconclusive"
+    )
     if ties:
         text += f", {ties} no difference"
+    if below:
+        text += f", {below} below resolution"
     if untestable:
         text += f", {untestable} untestable"
     return text
@@ -279,3 +307,15 @@ def seeds_needed(sd: float, margin: float, k: float = K_SE, target: float = TARG
         return None
     n = math.ceil(((k + NormalDist().inv_cdf(target)) * sd / margin) ** 2 - 1e-9)
     return max(2, n)
+
+
+def resolution(cmp: Comparison) -> tuple[int, float, float, int | None]:
+    """``(n, sd, power, seeds needed)`` of a comparison at its margin: ``n`` seeds (the smaller arm), the SD of
+    the per-seed differences recovered from its SE (``se * sqrt(n)``; for an unpaired comparison the SD a
+    paired one with that SE would have), the :func:`power` of ``n`` seeds and :func:`seeds_needed` for 80%.
+    NaN / ``None`` when fewer than 2 seeds."""
+    n = min(cmp.treatment.n, cmp.baseline.n)
+    if n < 2 or not math.isfinite(cmp.se):
+        return n, math.nan, math.nan, None
+    sd = cmp.se * math.sqrt(n)
+    return n, sd, power(sd, cmp.margin, n), seeds_needed(sd, cmp.margin)

@@ -1,8 +1,10 @@
 """Claims 3 and 4 (Shen et al., docs/methods.md A.0 / A.3) on event data, from one 2x2 set of arms.
 
-TET-S is said to fix "the conflict between TET's objective and its regulariser": with the
-regulariser off (lambda = 0) there is no conflict to fix, so both losses here keep TET's MSE term
-on (lambda = 0.05). The task must leave room for a difference: ``event_hard`` is
+TET's MSE regulariser: the official heads of the IMP code (``TETClsHead``, ``TETLinearClsHead``, used by
+e.g. ``cifar10dvs-48_t10_imp_tet-s.py``) have none, so TET and TET-S there run with lambda = 0: those are
+the primary arms. The original TET code defaults to lambda = 1e-3: the same 2x2 arms at 1e-3 are a
+secondary factor (sub-verdicts; in the budgets that list it in ``Budget.tet_lambdas``). The task must
+leave room for a difference: ``event_hard`` is
 ``sim_event_digits`` with 400 of its 1437 training recordings and Poisson background noise
 (0.05 events per pixel, polarity and frame), 16x16 frames, T = 8, and the network is the TET-style
 VGG of the paper's 48x48 runs (TEBN, legacy LIF: decay 0.25, hard reset) narrowed to four units
@@ -11,6 +13,12 @@ or learnable IMP, the same seeds.
 
 * Claim 3: TET-S matches or beats TET (non-inferiority on final accuracy, with and without IMP).
 * Claim 4: IMP + TET-S beats plain TET (superiority on final accuracy).
+
+Margin 0.5 pp. The paper's event-data ablation (Table 4, CIFAR10-DVS) was not available in any source
+we could read (docs/methods.md A.0 / A.5: [NOT FOUND]; only the abstract's SOTA figures are), so the
+margin does not come from it: it is the scale of a small event-data gain, stated as our choice. With a
+per-seed SD of the differences near 0.9 pp, resolving 0.5 pp takes about 27 seeds (80% power), so an
+inconclusive comparison with fewer seeds is reported as **below resolution** (``compare(resolve=True)``).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import numpy as np
 from ...analysis.sweep import Arm, ArmResult
 from ..plots import COLORS, band, label_axes, new_figure, save
 from ..report import ClaimReport, comparison_row
-from ..stats import combine, compare, summarize
+from ..stats import Comparison, combine, compare, summarize
 from ..tasks import Budget
 from .common import CHANCE, TET_LAMBDA, event_arm, final_accs, results_for, total_seconds
 
@@ -33,20 +41,30 @@ KEY_IMP_TETS = "claim4_imp_tets_event"
 TITLE_TETS = "TET-S matches or beats TET (event data)"
 TITLE_IMP_TETS = "IMP + TET-S beats TET (event data)"
 ARMS = (("tet", False), ("tet_s", False), ("tet", True), ("tet_s", True))
-MARGIN = 0.005  # half a point: the scale of the paper's event-data gains over its own baselines
+MARGIN = 0.005  # our choice: the paper's event-data ablation (Table 4) was not available
 
 
-def _label(loss: str, imp: bool) -> str:
-    return ("IMP + " if imp else "") + {"tet": "TET", "tet_s": "TET-S"}[loss]
+def _label(loss: str, imp: bool, lam: float = TET_LAMBDA) -> str:
+    text = ("IMP + " if imp else "") + {"tet": "TET", "tet_s": "TET-S"}[loss]
+    return text if lam == TET_LAMBDA else f"{text} (lambda {lam:g})"
 
 
-def _arms(budget: Budget, loss: str, imp: bool) -> list[Arm]:
-    return [event_arm(loss, imp, s, budget) for s in budget.seeds_for("event_hard")]
+def _arms(budget: Budget, loss: str, imp: bool, lam: float = TET_LAMBDA) -> list[Arm]:
+    return [event_arm(loss, imp, s, budget, lam) for s in budget.seeds_for("event_hard")]
+
+
+def _lambdas(budget: Budget) -> tuple[float, ...]:
+    """lambda = 0 (the primary arms, always) and the budget's secondary values."""
+    return (TET_LAMBDA, *(lam for lam in budget.tet_lambdas if lam != TET_LAMBDA))
 
 
 def arms(budget: Budget) -> list[Arm]:
-    """The 2x2 arms (both claims use all four: the table shows the full factorial)."""
-    return [a for loss, imp in ARMS for a in _arms(budget, loss, imp)]
+    """The 2x2 arms per lambda (both claims use all of them: the table shows the full factorial)."""
+    return [a for lam in _lambdas(budget) for loss, imp in ARMS for a in _arms(budget, loss, imp, lam)]
+
+
+def _compare(treat: list[float], base: list[float], **kw) -> Comparison:
+    return compare(treat, base, margin=MARGIN, chance=CHANCE, paired=True, resolve=True, **kw)
 
 
 def _setup(budget: Budget) -> str:
@@ -57,50 +75,74 @@ def _setup(budget: Budget) -> str:
         "narrow_vgg_legacy: conv3x3(16, 32)-P-(64, 64)-P units with TEBN and the legacy LIF (decay 0.25, hard reset, "
         f"triangle surrogate), dropout 0.25, linear; AdamW lr 2e-3, cosine, {tb.epochs} epochs x "
         f"{tb.steps or 'all'} steps of batch 32, seeds {list(budget.seeds_for('event_hard'))}. "
-        "TET = (1 - lambda) mean_t CE(O[t], y) "
-        f"+ lambda mean_t MSE(O[t], 1) with lambda = {TET_LAMBDA:g}; TET-S = the same with label smoothing 0.01. "
-        "Readout: time mean. Metric: final test accuracy."
+        "TET = (1 - lambda) mean_t CE(O[t], y) + lambda mean_t MSE(O[t], 1); TET-S = the same with label smoothing "
+        f"0.01. Primary arms: lambda = {TET_LAMBDA:g} (the official heads have no MSE term); secondary: lambda = "
+        f"{', '.join(f'{v:g}' for v in _lambdas(budget)[1:]) or 'none in this budget'} (the original TET code's "
+        "default). Readout: time mean. Metric: final test accuracy."
     )
 
 
-def _table(results: Mapping[str, ArmResult], budget: Budget) -> tuple[list[dict], dict[tuple[str, bool], list]]:
+Finals = dict[tuple[str, bool, float], list[float]]
+
+
+def _table(results: Mapping[str, ArmResult], budget: Budget) -> tuple[list[dict], Finals]:
     rows, finals = [], {}
-    for loss, imp in ARMS:
-        runs = results_for(results, _arms(budget, loss, imp))
-        finals[(loss, imp)] = final_accs(runs)
-        rows.append(
-            {
-                "arm": _label(loss, imp),
-                "final": summarize(finals[(loss, imp)]).fmt(100),
-                "best": summarize([r.best_acc for r in runs]).fmt(100),
-                "per_seed": " ".join(f"{100 * v:.1f}" for v in finals[(loss, imp)]),
-            }
-        )
+    for lam in _lambdas(budget):
+        for loss, imp in ARMS:
+            runs = results_for(results, _arms(budget, loss, imp, lam))
+            finals[(loss, imp, lam)] = final_accs(runs)
+            rows.append(
+                {
+                    "lam": f"{lam:g}",
+                    "arm": _label(loss, imp),
+                    "final": summarize(finals[(loss, imp, lam)]).fmt(100),
+                    "best": summarize([r.best_acc for r in runs]).fmt(100),
+                    "per_seed": " ".join(f"{100 * v:.1f}" for v in finals[(loss, imp, lam)]),
+                }
+            )
     return rows, finals
 
 
-COLUMNS = [("arm", "arm"), ("final", "final acc (%)"), ("best", "best acc (%)"), ("per_seed", "per seed (%)")]
+COLUMNS = [
+    ("lam", "lambda"),
+    ("arm", "arm"),
+    ("final", "final acc (%)"),
+    ("best", "best acc (%)"),
+    ("per_seed", "per seed (%)"),
+]
 
 
 def _used(results: Mapping[str, ArmResult], budget: Budget) -> float:
-    return total_seconds([r for loss, imp in ARMS for r in results_for(results, _arms(budget, loss, imp))])
+    return total_seconds(
+        [
+            r
+            for lam in _lambdas(budget)
+            for loss, imp in ARMS
+            for r in results_for(results, _arms(budget, loss, imp, lam))
+        ]
+    )
 
 
 def analyze_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> ClaimReport:
     """Claim 3: TET-S vs TET."""
     _, finals = _table(results, budget)
-    comparisons, verdicts = [], []
-    for imp in (False, True):
-        tet_s, tet = finals[("tet_s", imp)], finals[("tet", imp)]
-        cmp = compare(tet_s, tet, margin=MARGIN, kind="non_inferiority", chance=CHANCE, paired=True)
-        verdicts.append(cmp.verdict)
-        comparisons.append(
-            comparison_row(f"{_label('tet_s', imp)} vs {_label('tet', imp)}", "final test acc (%)", cmp, 100)
-        )
-    sup = compare(
-        finals[("tet_s", False)], finals[("tet", False)], margin=MARGIN, chance=CHANCE, ceiling=1.0, paired=True
-    )
-    comparisons.append(comparison_row("TET-S vs TET (does it beat it?)", "final test acc (%)", sup, 100))
+    comparisons, sub = [], {}
+    verdict = ""
+    for lam in _lambdas(budget):
+        verdicts = []
+        for imp in (False, True):
+            cmp = _compare(finals[("tet_s", imp, lam)], finals[("tet", imp, lam)], kind="non_inferiority")
+            verdicts.append(cmp.verdict)
+            where = f"{_label('tet_s', imp, lam)} vs {_label('tet', imp, lam)}"
+            comparisons.append(comparison_row(where, "final test acc (%)", cmp, 100))
+        sup = _compare(finals[("tet_s", False, lam)], finals[("tet", False, lam)], ceiling=1.0)
+        where = f"{_label('tet_s', False, lam)} vs {_label('tet', False, lam)} (does it beat it?)"
+        comparisons.append(comparison_row(where, "final test acc (%)", sup, 100))
+        if lam == TET_LAMBDA:
+            verdict = combine(verdicts)
+            sub[f"TET-S beats TET (superiority, no IMP, lambda {lam:g})"] = sup.verdict
+        else:
+            sub[f"lambda {lam:g}: TET-S matches or beats TET (secondary factor)"] = combine(verdicts)
     # Claims 3 and 4 fill the same ClaimReport fields with their own texts (as every claim does); what
     # they share beyond that (arms, table, figure, headroom) is in _report.
     return _report(
@@ -115,29 +157,42 @@ def analyze_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path
             "(Shen et al. 2024, abstract); it is used for their CIFAR10-DVS / N-Caltech101 results."
         ),
         rule=(
-            "Non-inferiority of TET-S vs TET on final accuracy, without and with IMP (holds if d - 2 SE > "
-            f"-{100 * MARGIN:g} pp; does not hold if d < -{100 * MARGIN:g} pp and d + 2 SE < 0); combined as in "
-            "claim 1. The superiority row (does TET-S beat TET?) is reported but not part of the verdict."
+            f"Non-inferiority of TET-S vs TET on final accuracy at lambda = {TET_LAMBDA:g} (the official heads), "
+            f"without and with IMP (holds if d - 2 SE > -{100 * MARGIN:g} pp; does not hold if d < "
+            f"-{100 * MARGIN:g} pp and d + 2 SE < 0; inconclusive with fewer seeds than the margin needs: below "
+            "resolution); combined as in claim 1. The margin is our choice: the paper's event-data ablation was not "
+            "available. The superiority row (does TET-S beat TET?) and the lambda = 1e-3 arms are sub-verdicts."
         ),
-        verdict=combine(verdicts),
+        verdict=verdict,
         comparisons=comparisons,
-        sub_verdicts={"TET-S beats TET (superiority, no IMP)": sup.verdict},
+        sub_verdicts=sub,
     )
 
 
 def analyze_imp_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> ClaimReport:
     """Claim 4: IMP + TET-S vs TET."""
     _, finals = _table(results, budget)
-    main = compare(
-        finals[("tet_s", True)], finals[("tet", False)], margin=MARGIN, chance=CHANCE, ceiling=1.0, paired=True
-    )
-    imp_only = compare(
-        finals[("tet", True)], finals[("tet", False)], margin=MARGIN, chance=CHANCE, ceiling=1.0, paired=True
-    )
-    comparisons = [
-        comparison_row("IMP + TET-S vs TET", "final test acc (%)", main, 100),
-        comparison_row("IMP + TET vs TET (IMP alone)", "final test acc (%)", imp_only, 100),
-    ]
+    comparisons, sub = [], {}
+    verdict = ""
+    for lam in _lambdas(budget):
+        main = _compare(finals[("tet_s", True, lam)], finals[("tet", False, lam)], ceiling=1.0)
+        imp_only = _compare(finals[("tet", True, lam)], finals[("tet", False, lam)], ceiling=1.0)
+        comparisons += [
+            comparison_row(
+                f"{_label('tet_s', True, lam)} vs {_label('tet', False, lam)}", "final test acc (%)", main, 100
+            ),
+            comparison_row(
+                f"{_label('tet', True, lam)} vs {_label('tet', False, lam)} (IMP alone)",
+                "final test acc (%)",
+                imp_only,
+                100,
+            ),
+        ]
+        if lam == TET_LAMBDA:
+            verdict = main.verdict
+            sub[f"IMP alone (IMP + TET vs TET, lambda {lam:g})"] = imp_only.verdict
+        else:
+            sub[f"lambda {lam:g}: IMP + TET-S beats TET (secondary factor)"] = main.verdict
     return _report(
         results,
         budget,
@@ -150,13 +205,14 @@ def analyze_imp_tets(results: Mapping[str, ArmResult], budget: Budget, out_dir: 
             "(Shen et al. 2024: SOTA 87.80% on CIFAR10-DVS, 87.86% on N-Caltech101)."
         ),
         rule=(
-            "Superiority of IMP + TET-S over TET on final accuracy (holds if d - 2 SE > 0; does not hold if "
-            f"d + 2 SE < {100 * MARGIN:g} pp). The IMP-alone row separates the IMP's share and is not part of the "
-            "verdict."
+            f"Superiority of IMP + TET-S over TET on final accuracy at lambda = {TET_LAMBDA:g} (holds if d - 2 SE > "
+            f"0; does not hold if d + 2 SE < 0; inconclusive with fewer seeds than the {100 * MARGIN:g} pp margin "
+            "needs: below resolution). The margin is our choice: the paper's event-data ablation was not available. "
+            "The IMP-alone row and the lambda = 1e-3 arms are sub-verdicts."
         ),
-        verdict=main.verdict,
+        verdict=verdict,
         comparisons=comparisons,
-        sub_verdicts={"IMP alone (IMP + TET vs TET)": imp_only.verdict},
+        sub_verdicts=sub,
     )
 
 
@@ -176,12 +232,18 @@ def _report(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path, **c
     )
 
 
-CAPTION = "test accuracy per epoch of the four arms (mean ± std) and their final accuracies (dots: seeds)."
+CAPTION = (
+    f"test accuracy per epoch of the four lambda = {TET_LAMBDA:g} arms (mean ± std) and the final accuracies of "
+    "every arm (dots: seeds)."
+)
 
 
-def _headroom(finals) -> str:
-    b = summarize(finals[("tet", False)])
-    return f"TET baseline at {100 * b.mean:.1f}% ({100 * (1 - b.mean):.1f} pp below 100%, chance 10%)"
+def _headroom(finals: Finals) -> str:
+    b = summarize(finals[("tet", False, TET_LAMBDA)])
+    return (
+        f"TET baseline (lambda {TET_LAMBDA:g}) at {100 * b.mean:.1f}% ({100 * (1 - b.mean):.1f} pp below 100%, "
+        "chance 10%)"
+    )
 
 
 def _plot(results: Mapping[str, ArmResult], budget: Budget, path: Path) -> Path:
@@ -196,16 +258,17 @@ def _plot(results: Mapping[str, ArmResult], budget: Budget, path: Path) -> Path:
     label_axes(ax, xlabel, "test accuracy (%)", title, legend_loc="lower right", legend_size=8)
     ax = axes[0, 1]
     lowest = 100.0
-    for i, (loss, imp) in enumerate(ARMS):
-        vals = 100 * np.asarray(final_accs(results_for(results, _arms(budget, loss, imp))))
+    every = [(loss, imp, lam) for lam in _lambdas(budget) for loss, imp in ARMS]
+    for x, (loss, imp, lam) in enumerate(every):
+        vals = 100 * np.asarray(final_accs(results_for(results, _arms(budget, loss, imp, lam))))
         std = vals.std(ddof=1) if len(vals) > 1 else 0.0
-        ax.errorbar(i, vals.mean(), yerr=std, marker="o", markersize=8, capsize=5, color=COLORS[i])
-        ax.scatter(np.full(len(vals), i + 0.15), vals, color="black", s=10, zorder=3)
+        ax.errorbar(x, vals.mean(), yerr=std, marker="o", markersize=8, capsize=5, color=COLORS[x % len(ARMS)])
+        ax.scatter(np.full(len(vals), x + 0.15), vals, color="black", s=10, zorder=3)
         lowest = min(lowest, float(np.nanmin(vals)))
     # zoomed in: the arms differ by tenths of a point, which a bar from 0 would hide
     ax.set_ylim(bottom=max(0.0, lowest - 3.0))
-    ax.set_xlim(-0.5, len(ARMS) - 0.5)
-    ax.set_xticks(range(len(ARMS)), [_label(loss, imp) for loss, imp in ARMS], fontsize=8)
+    ax.set_xlim(-0.5, len(every) - 0.5)
+    ax.set_xticks(range(len(every)), [_label(loss, imp, lam) for loss, imp, lam in every], fontsize=7, rotation=30)
     ax.set_ylabel("final test accuracy (%)")
     ax.set_title("final accuracy, mean ± std (dots: seeds)", fontsize=9)
     ax.grid(alpha=0.3, axis="y")

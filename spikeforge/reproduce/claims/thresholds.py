@@ -1,28 +1,24 @@
 """Claim 5 (Rouser, docs/methods.md B.0 / B.5 / B.6): learned thresholds rescue a bad initial threshold and
 leave fewer dead neurons.
 
-The paper's own test of this is its Fig 6b ablation: a low initial threshold (0.25) with the
-surrogate's (tau, s) = (3, 3), threshold learning rate 1e-2 against 0 (fixed thresholds); with
-fixed thresholds training fails. Reproduced on the study's Rouser-style task (dense CUBA net
-``578-128-128-10`` with spiking output and the spike-rate MSE loss on binary event frames, Adam
-lr_W 1e-3) with the SLAYER reset semantics (the reset is detached), for at least 1,350 optimiser
-steps, three arms with the same seeds: threshold fixed at 0.25, learned per neuron with lr 1e-2
-(Fig 6b) and with lr 1e-3 (Table II).
+Two of the paper's own experiments, each on its own settings, on NMNIST-format data (``sim_event_digits``:
+simulated saccades, N-MNIST's 34x34x2 ATIS format, 1,437 / 360 recordings), with the study's Rouser
+network (dense CUBA ``578-128-128-10`` with spiking output, spike-rate MSE loss, Adam lr_W 1e-3, reset
+detached as in SLAYER):
 
-Dead neurons as the paper defines them: a neuron is dead for an input when it fails to spike
-while that input is presented; the dead fraction of a layer is the mean over test samples of the
-fraction of its neurons that are silent for that sample (``dead_fraction_sample``), measured
-before training (epoch 0) and after every evaluation. The whole-set fraction (silent on every
-test sample) is shown beside it.
+* **rescue, Fig 6b** (task ``rouser_fig6b``): (Th_init, tau, s) = (0.25, 3, 3), threshold lr 1e-2 against
+  0 (fixed), 50 epochs; the paper: with lr 0 "an inability to train". Accuracy per seed: the mean of the
+  last three evaluations (one evaluation on 360 recordings has a binomial SE of about 1.9 pp). If the
+  fixed arm trains here (mean above :data:`TRAINS_ABOVE`), there is nothing to rescue: the rescue
+  verdict is "untestable here: the baseline trains". Whether learned thresholds are more accurate
+  there (superiority, margin :data:`ACC_MARGIN`) is a sub-verdict either way.
+* **dead neurons, Fig 4** (task ``rouser_fig4``): Table II settings (Th_init 1.25, (tau, s) = (3.75, 1.5),
+  threshold lr 1e-3 against fixed), 20 epochs, the per-sample dead fraction of each layer (a neuron is
+  dead for a sample when it does not spike while the sample is presented; the layer's fraction is the
+  mean over the test samples) at epochs 0 (before training), 5, 10, 15 and 20. Comparison: learned
+  vs fixed at epoch 20 per hidden layer (superiority = fewer dead, margin :data:`DEAD_MARGIN`).
 
-Comparisons, per learned arm against the fixed arm (paired by seed):
-
-* rescue: final test accuracy higher (superiority, margin 0.3 pp: Rouser's smallest gain in
-  Table I, NMNIST 98.89 -> 99.21%);
-* dead neurons: the per-sample dead fraction of each hidden layer at the end is lower
-  (superiority, margin 2 pp; Rouser's Fig 4 shows tens of points).
-
-Claim verdict: both sub-claims (conjunction).
+Claim verdict: the conjunction of rescue and fewer dead neurons.
 """
 
 from __future__ import annotations
@@ -37,7 +33,6 @@ import numpy as np
 from ...analysis.sweep import Arm, ArmResult
 from ...analysis.threshold_grid import layer_names
 from ...train.runfolder import (
-    DEAD_FRACTION,
     DEAD_FRACTION_SAMPLE,
     EPOCH,
     TEST_ACC,
@@ -47,19 +42,28 @@ from ...train.runfolder import (
 )
 from ..plots import COLORS, aligned, band, label_axes, new_figure, save
 from ..report import ClaimReport, comparison_row
-from ..stats import combine, compare, conjunction, last_finite, summarize
+from ..stats import UNTESTABLE, combine, compare, conjunction, last_finite, summarize
 from ..tasks import Budget, task_config
-from .common import CHANCE, final_accs, results_for, total_seconds
+from .common import CHANCE, mean_of_last, results_for, total_seconds
 
 NUMBER = 5
 KEY = "claim5_thresholds"
 TITLE = "Learned thresholds rescue a bad initial threshold and leave fewer dead neurons"
-TASK = "rouser_fig6b"
-MODES: dict[str, float | None] = {"fixed": None, "learned lr 1e-2": 1e-2, "learned lr 1e-3": 1e-3}
+TASK = "rouser_fig6b"  # Fig 6b: (0.25, 3, 3), threshold lr 1e-2 vs 0
+TASK_FIG4 = "rouser_fig4"  # Fig 4: Table II, (1.25, 3.75, 1.5), threshold lr 1e-3 vs 0
+FIG4_INIT = 1.25
+# threshold learning rate per arm (None: fixed), per experiment
+MODES: dict[str, float | None] = {"fixed": None, "learned lr 1e-2": 1e-2}
+FIG4_MODES: dict[str, float | None] = {"fixed": None, "learned lr 1e-3": 1e-3}
 SHORT = {"fixed": "fixed", "learned lr 1e-2": "lr1e-2", "learned lr 1e-3": "lr1e-3"}
-ACC_MARGIN = 0.003
-DEAD_MARGIN = 0.02
+# Rouser's abstract: "up to 2%" (Table I: NMNIST +0.32, DVS128 +1.74 pp); 1 pp: half the largest gain.
+ACC_MARGIN = 0.01
+DEAD_MARGIN = 0.02  # Fig 4 shows differences of tens of points
+# "an inability to train" (Fig 6b, lr 0): a fixed arm above 50% (five times chance) has trained
+TRAINS_ABOVE = 0.5
+LAST_EVALS = 3  # accuracy per seed: the mean of the last three evaluations
 DEAD = DEAD_FRACTION_SAMPLE
+BASELINE_TRAINS = f"{UNTESTABLE}: the baseline trains"
 
 
 # Not analysis.threshold_grid.threshold_neuron, on purpose: the study's arms learn one threshold per
@@ -78,21 +82,24 @@ def threshold_neuron(neuron: Mapping[str, Any], init: float, learned: bool) -> d
     return out
 
 
-def _arms(budget: Budget, init: float, mode: str) -> list[Arm]:
+def _arms(budget: Budget, init: float, mode: str, task: str = TASK) -> list[Arm]:
     out = []
-    lr = MODES[mode]
-    for seed in budget.seeds_for(TASK):
-        raw = task_config(TASK, budget, seed=seed, **{"run.monitor": True})
+    lr = {**MODES, **FIG4_MODES}[mode]
+    for seed in budget.seeds_for(task):
+        raw = task_config(task, budget, seed=seed, **{"run.monitor": True})
         raw["neuron"] = threshold_neuron(raw["neuron"], init, lr is not None)
         if lr is not None:
             raw["optim"]["neuron_lr"] = lr
-        out.append(Arm(f"{TASK}-th{init:g}-{SHORT[mode]}-s{seed}", raw))
+        out.append(Arm(f"{task}-th{init:g}-{SHORT[mode]}-s{seed}", raw))
     return out
 
 
 def arms(budget: Budget) -> list[Arm]:
-    """Every run the claim needs."""
-    return [a for init in budget.threshold_inits for mode in MODES for a in _arms(budget, init, mode)]
+    """Every run the claim needs: Fig 6b at each of the budget's low initial thresholds, then Fig 4."""
+    fig6b = [a for init in budget.threshold_inits for mode in MODES for a in _arms(budget, init, mode)]
+    if TASK_FIG4 not in budget.tasks:
+        return fig6b
+    return fig6b + [a for mode in FIG4_MODES for a in _arms(budget, FIG4_INIT, mode, TASK_FIG4)]
 
 
 def neuron_layers(history: Sequence[dict[str, Any]]) -> list[str]:
@@ -142,61 +149,106 @@ def _per_layer(
     return out
 
 
+def _dead_text(runs: Sequence[ArmResult], layers: Sequence[str]) -> str:
+    """Per layer, the seed-mean per-sample dead fraction at each evaluated epoch: ``layers.1: 0: 26.2, 5: ...``."""
+    parts = []
+    for la in layers:
+        curves = [dead_curve(r, la) for r in runs]
+        curves = [c for c in curves if c[0]]
+        if not curves:
+            continue
+        x, values = aligned(curves)
+        mean = np.nanmean(np.asarray(values, dtype=float), axis=0)
+        parts.append(f"{la}: " + ", ".join(f"ep{e} {100 * v:.1f}" for e, v in zip(x, mean)))
+    return "; ".join(parts)
+
+
+def _rows(setting: str, init: float, runs: Mapping[str, list[ArmResult]], layers: Sequence[str]) -> list[dict]:
+    rows = []
+    for mode, rs in runs.items():
+        th = [float(np.mean([_final(r, monitor_key(la, THRESHOLD_MEAN)) for la in layers])) for r in rs]
+        rows.append(
+            {
+                "setting": setting,
+                "init": f"{init:g}",
+                "mode": mode,
+                "seeds": len(rs),
+                "acc": summarize(mean_of_last(rs, LAST_EVALS)).fmt(100),
+                "dead": _dead_text(rs, layers),
+                "threshold": summarize(th).fmt(1, 3) if mode != "fixed" else f"{init:g}",
+            }
+        )
+    return rows
+
+
 def analyze(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> ClaimReport:
-    """Table, comparisons, verdicts and figure from the finished runs."""
-    rows, comparisons, rescue_v, dead_v, used, headroom, figures = [], [], [], [], [], [], []
+    """Table, comparisons, verdicts and figures from the finished runs."""
+    rows, comparisons, rescue_v, acc_v, dead_v, used, headroom, figures = [], [], [], [], [], [], [], []
     layers: list[str] = []
-    for init in budget.threshold_inits:
+    baseline_trains = False
+    for init in budget.threshold_inits:  # Fig 6b: rescue
         runs = {mode: results_for(results, _arms(budget, init, mode)) for mode in MODES}
         used += [r for rs in runs.values() for r in rs]
         layers = neuron_layers(runs["fixed"][0].history)
-        hidden = layers[:-1] if len(layers) > 1 else layers  # the spiking output layer is driven by the loss
-        acc = {m: final_accs(rs) for m, rs in runs.items()}
-
-        dead = _per_layer(runs, layers, DEAD)
-        dead0 = _per_layer(runs, layers, DEAD, first=True)
-        dead_set = _per_layer(runs, layers, DEAD_FRACTION)
-        for m, rs in runs.items():
-            learned = MODES[m] is not None
-            th = (
-                [float(np.mean([_final(r, monitor_key(la, THRESHOLD_MEAN)) for la in layers])) for r in rs]
-                if learned
-                else []
-            )
-            rows.append(
-                {
-                    "init": f"{init:g}",
-                    "mode": m,
-                    "acc": summarize(acc[m]).fmt(100),
-                    "dead0": " / ".join(summarize(dead0[m][la]).fmt(100, 1) for la in layers),
-                    "dead": " / ".join(summarize(dead[m][la]).fmt(100, 1) for la in layers),
-                    "dead_set": " / ".join(summarize(dead_set[m][la]).fmt(100, 1) for la in layers),
-                    "threshold": summarize(th).fmt(1, 3) if learned else f"{init:g}",
-                }
-            )
+        acc = {m: mean_of_last(rs, LAST_EVALS) for m, rs in runs.items()}
+        rows += _rows(f"Fig 6b (Th {init:g}, tau 3, s 3)", init, runs, layers)
+        base = summarize(acc["fixed"])
+        trains = base.mean > TRAINS_ABOVE
+        baseline_trains |= trains
         for m in MODES:
             if MODES[m] is None:
                 continue
-            cmp = compare(acc[m], acc["fixed"], margin=ACC_MARGIN, chance=CHANCE, ceiling=1.0, paired=True)
-            rescue_v.append(cmp.verdict)
-            comparisons.append(comparison_row(f"Th {init:g}: {m} vs fixed", "final test acc (%)", cmp, 100))
-            for la in hidden:
-                cmp = compare(
-                    dead[m][la], dead["fixed"][la], higher_is_better=False, margin=DEAD_MARGIN, ceiling=0.0, paired=True
+            cmp = compare(acc[m], acc["fixed"], margin=ACC_MARGIN, chance=CHANCE, ceiling=1.0, paired=True,
+                          resolve=True)  # fmt: skip
+            acc_v.append(cmp.verdict)
+            rescue_v.append(UNTESTABLE if trains else cmp.verdict)
+            comparisons.append(
+                comparison_row(
+                    f"Fig 6b, Th {init:g}: {m} vs fixed", f"test acc, mean of last {LAST_EVALS} (%)", cmp, 100
                 )
-                dead_v.append(cmp.verdict)
-                comparisons.append(
-                    comparison_row(f"Th {init:g}: {m} vs fixed, {la}", "dead per sample, last (%)", cmp, 100)
-                )
-        base = summarize(acc["fixed"])
+            )
         headroom.append(
-            f"fixed Th {init:g} ends at {100 * base.mean:.1f}% ({100 * (1 - base.mean):.1f} pp below 100%, "
-            f"{100 * (base.mean - CHANCE):.1f} pp above chance), its hidden layers at "
-            + " / ".join(f"{100 * summarize(dead['fixed'][la]).mean:.1f}%" for la in hidden)
-            + " dead per sample"
+            f"Fig 6b: fixed Th {init:g} ends at {100 * base.mean:.1f}% ({'trains' if trains else 'fails to train'}: "
+            f"the rescue test needs it at or below {100 * TRAINS_ABOVE:g}%)"
         )
-        figures.append(_plot(runs, layers, init, out_dir / f"thresholds_th{init:g}.png"))
-    sub = {"rescue (higher accuracy)": combine(rescue_v), "fewer dead neurons per sample": combine(dead_v)}
+        figures.append(_plot(runs, layers, f"Fig 6b, Th init {init:g}", out_dir / f"thresholds_fig6b_th{init:g}.png"))
+    has_fig4 = TASK_FIG4 in budget.tasks
+    runs = {m: results_for(results, _arms(budget, FIG4_INIT, m, TASK_FIG4)) for m in FIG4_MODES} if has_fig4 else {}
+    if has_fig4 and runs["fixed"]:  # Fig 4: dead neurons
+        used += [r for rs in runs.values() for r in rs]
+        layers = neuron_layers(runs["fixed"][0].history)
+        hidden = layers[:-1] if len(layers) > 1 else layers  # the spiking output layer is driven by the loss
+        rows += _rows(f"Fig 4 (Table II: Th {FIG4_INIT:g}, tau 3.75, s 1.5)", FIG4_INIT, runs, layers)
+        dead = _per_layer(runs, hidden, DEAD)
+        learned = next(m for m, lr in FIG4_MODES.items() if lr is not None)
+        for la in hidden:
+            cmp = compare(dead[learned][la], dead["fixed"][la], higher_is_better=False, margin=DEAD_MARGIN,
+                          ceiling=0.0, paired=True)  # fmt: skip
+            dead_v.append(cmp.verdict)
+            comparisons.append(
+                comparison_row(f"Fig 4: {learned} vs fixed, {la}", "dead per sample, last (%)", cmp, 100)
+            )
+        acc = {m: mean_of_last(rs, LAST_EVALS) for m, rs in runs.items()}
+        cmp = compare(acc[learned], acc["fixed"], margin=ACC_MARGIN, chance=CHANCE, ceiling=1.0, paired=True,
+                      resolve=True)  # fmt: skip
+        comparisons.append(
+            comparison_row(f"Fig 4: {learned} vs fixed", f"test acc, mean of last {LAST_EVALS} (%)", cmp, 100)
+        )
+        headroom.append(
+            "Fig 4: fixed Th 1.25 hidden layers at "
+            + " / ".join(f"{100 * summarize(dead['fixed'][la]).mean:.1f}%" for la in hidden)
+            + " dead per sample at the end"
+        )
+        figures.append(_plot(runs, layers, f"Fig 4, Th init {FIG4_INIT:g}", out_dir / "thresholds_fig4.png"))
+    rescue = combine(rescue_v)
+    sub = {
+        "rescue (Fig 6b: the fixed arm fails, the learned one trains)": BASELINE_TRAINS if baseline_trains else rescue,
+        f"higher accuracy with learned thresholds (Fig 6b, margin {100 * ACC_MARGIN:g} pp)": combine(acc_v),
+        "fewer dead neurons per sample (Fig 4)": combine(dead_v),
+    }
+    verdict = conjunction([rescue, combine(dead_v)])
+    if verdict == UNTESTABLE and baseline_trains:
+        verdict = BASELINE_TRAINS
     # Every claim fills the same ClaimReport fields with its own texts and numbers: alike in shape
     # between the claim modules, with no logic in common to share.
     return ClaimReport(
@@ -210,50 +262,60 @@ def analyze(results: Mapping[str, ArmResult], budget: Budget, out_dir: Path) -> 
         ),
         setup=_setup(budget),
         rule=(
-            f"Each learned arm vs the fixed arm, paired: final accuracy (superiority, margin {100 * ACC_MARGIN:g} pp, "
-            "Rouser's smallest Table I gain) and the per-sample dead fraction of each hidden layer at the end "
-            f"(superiority = lower, margin {100 * DEAD_MARGIN:g} pp). Each sub-claim combines its comparisons; the "
-            "claim holds if both hold, does not hold if either does not."
+            f"Rescue (Fig 6b): testable only if the fixed arm fails to train (mean accuracy at or below "
+            f"{100 * TRAINS_ABOVE:g}%); then learned vs fixed, paired, superiority with margin {100 * ACC_MARGIN:g} pp "
+            f"on the mean of the last {LAST_EVALS} evaluations; otherwise '{BASELINE_TRAINS}'. Dead neurons (Fig 4): "
+            f"learned vs fixed per hidden layer at the last epoch, superiority = fewer dead per sample, margin "
+            f"{100 * DEAD_MARGIN:g} pp, combined over the layers. Claim: the conjunction of the two. Accuracy "
+            "comparisons with fewer seeds than their margin needs are 'below resolution'."
         ),
-        verdict=conjunction(list(sub.values())),
+        verdict=verdict,
         columns=[
-            ("init", "Th init"),
+            ("setting", "experiment"),
             ("mode", "threshold"),
-            ("acc", "final acc (%)"),
-            ("dead0", "dead/sample, epoch 0 (%)"),
-            ("dead", "dead/sample, last (%)"),
-            ("dead_set", "dead over the test set, last (%)"),
+            ("seeds", "seeds"),
+            ("acc", f"test acc, mean of last {LAST_EVALS} evals (%)"),
+            ("dead", "dead per sample (%, seed mean) by layer and epoch"),
             ("threshold", "mean Th (last)"),
         ],
         rows=rows,
         comparisons=comparisons,
         sub_verdicts=sub,
         figures=figures,
-        notes=[f"Per-layer columns list the neuron layers {' / '.join(layers)} (the last one is the spiking output)."],
+        notes=[f"Neuron layers {' / '.join(layers)} (the last one is the spiking output, not judged)."],
         run_seconds=total_seconds(used),
         headroom="; ".join(headroom),
         figure_caption=(
             "per-sample dead fraction of each neuron layer over training, from epoch 0 (before training), per arm "
-            "(mean ± std over seeds); right: test accuracy."
+            "(mean ± std over seeds); right: test accuracy. One figure per experiment (Fig 6b, Fig 4)."
         ),
     )
 
 
 def _setup(budget: Budget) -> str:
-    tb = budget.tasks[TASK]
     inits = ", ".join(f"{v:g}" for v in budget.threshold_inits)
-    steps = f"{tb.steps} steps" if tb.steps else "full passes (45 steps of batch 32)"
+
+    def length(task: str) -> str:
+        tb = budget.tasks[task]
+        steps = f"{tb.steps} steps" if tb.steps else "full passes (45 steps of batch 32)"
+        return f"{tb.epochs} epochs x {steps}, evaluated every {dict(tb.overrides).get('run.eval_every', 1)}"
+
+    fig4 = (
+        f" Fig 4: Table II, Th_init 1.25, (tau, s) = (3.75, 1.5), fixed vs learned with lr_Th 1e-3, "
+        f"{length(TASK_FIG4)} epochs, seeds {list(budget.seeds_for(TASK_FIG4))}."
+        if TASK_FIG4 in budget.tasks
+        else " Fig 4: not in this budget."
+    )
     return (
-        "Rouser Fig 6b: CUBA neuron (retained current 0.75 / voltage 0.97, hard reset to 0, detached), exponential "
-        f"surrogate with tau = 3, s = 3, initial threshold {inits}; dense 578-128-128-10 with spiking output, "
-        "spike-rate MSE loss (targets 0.2 / 0.03), no bias, Kaiming init, Adam lr_W 1e-3; binary sim_event_digits "
-        f"frames 2x2 sum-pooled, T = 16. {tb.epochs} epochs x {steps}, evaluated every "
-        f"{dict(tb.overrides).get('run.eval_every', 1)} epochs with the activity monitor. Arms: threshold fixed, "
-        f"learned per neuron with lr_Th 1e-2 and 1e-3; seeds {list(budget.seeds_for(TASK))}."
+        "NMNIST-format data (sim_event_digits: binary 34x34x2 frames, 2x2 sum-pooled, T = 16); dense "
+        "578-128-128-10 with spiking output, CUBA neuron (retained current 0.75 / voltage 0.97, hard reset to 0, "
+        "detached), exponential surrogate, spike-rate MSE loss (targets 0.2 / 0.03), no bias, Kaiming init, Adam "
+        f"lr_W 1e-3. Fig 6b: Th_init {inits}, (tau, s) = (3, 3), threshold fixed vs learned per neuron with lr_Th "
+        f"1e-2, {length(TASK)} epochs, seeds {list(budget.seeds_for(TASK))}." + fig4
     )
 
 
-def _plot(runs: Mapping[str, list[ArmResult]], layers: Sequence[str], init: float, path: Path) -> Path:
+def _plot(runs: Mapping[str, list[ArmResult]], layers: Sequence[str], title: str, path: Path) -> Path:
     fig, axes = new_figure(1, len(layers) + 1, panel=(3.8, 3.2))
     for col, la in enumerate(layers):
         ax = axes[0, col]
@@ -269,5 +331,5 @@ def _plot(runs: Mapping[str, list[ArmResult]], layers: Sequence[str], init: floa
     for i, (mode, rs) in enumerate(runs.items()):
         x, values = aligned([_evaluated(run, TEST_ACC) for run in rs])
         band(ax, values, x=x, scale=100, color=COLORS[i], label=mode, markersize=3)
-    label_axes(ax, "epoch", "test accuracy (%)", f"test accuracy, Th init {init:g}")
+    label_axes(ax, "epoch", "test accuracy (%)", f"test accuracy, {title}")
     return save(fig, path)
