@@ -8,6 +8,7 @@ Each test is one row of docs/reliability.md (its id in the docstring). Run them 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import errno
 import json
 import os
@@ -774,7 +775,11 @@ def test_only_spikeforge_errors_are_user_errors(capsys, monkeypatch):
     def bug(args):
         raise ValueError("too many values to unpack (expected 2)")
 
-    monkeypatch.setattr(cli_module, "cmd_configs", bug)
+    # the handler is the registered command's (spikeforge.command_registry), replaced for this test
+    cli_module._register_commands()
+    monkeypatch.setitem(
+        cli_module.COMMANDS, "configs", dataclasses.replace(cli_module.COMMANDS["configs"], handler=bug)
+    )
     with pytest.raises(ValueError, match="too many values"):
         main(["configs"])
     assert not cli_module._is_user_error(ValueError("x")) and not cli_module._is_user_error(ImportError("x"))
