@@ -56,6 +56,7 @@ __all__ = [
     "monitor_key",
     "parse_monitor_key",
     "stat_metric",
+    "step_metric",
 ]
 
 # ----------------------------------------------------------------------------- an epoch's record
@@ -109,6 +110,11 @@ WEIGHT_DELTA_NORM = "weight_delta_norm"  # ||W - W0||
 def stat_metric(prefix: str, field: str) -> str:
     """``<prefix>_<field>``, e.g. ``v_mean``, ``imp_std``, ``threshold_max`` (``field`` from :data:`STAT_FIELDS`)."""
     return f"{prefix}_{field}"
+
+
+def step_metric(metric: str, t: int) -> str:
+    """``<metric>_t<t>``: a metric at time step ``t`` (0-based), e.g. ``firing_rate_t0``."""
+    return f"{metric}_t{t}"
 
 
 THRESHOLD_MEAN = stat_metric(THRESHOLD_PREFIX, "mean")  # mean (learned) threshold of a layer

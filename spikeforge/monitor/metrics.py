@@ -13,15 +13,22 @@ Every metric (as NeuroBench's workload metrics) has four steps:
 while a checkpointed block runs its forward again for the backward
 (:func:`spikeforge.memory.recomputing`): a recomputed call is not a second call of the layer.
 
-Adding a metric: subclass :class:`LayerMetric` in one module, name its record keys in
-:mod:`spikeforge.records`, and hand an instance per layer to the monitor that shows it.
+Adding a metric: subclass :class:`LayerMetric` in one module and register it by name with
+:func:`register_metric`; a config turns it on with ``run.metrics: [name]`` (beside ``run.monitor: true``),
+and its :meth:`~LayerMetric.compute` entries are logged as ``monitor/<layer>/<name>``. A built-in
+metric lives in a module ``spikeforge/monitor/metric_<name>.py`` (found by listing the package, e.g.
+:mod:`.metric_step_rate`); a third-party package registers its own from its ``spikeforge.plugins`` entry
+point (:mod:`spikeforge.registry`). The metrics every monitor always keeps (spike counts, silent
+neurons, membrane statistics) are the classes below.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -31,15 +38,18 @@ from torch.utils.hooks import RemovableHandle
 from .. import records as R
 from ..distributed import Reduction, all_reduce_dict, is_initialized
 from ..memory.recompute import recomputing
+from ..registry import Registry
 
 __all__ = [
     "BatchDeadNeurons",
+    "METRICS",
     "LayerMetric",
     "MembraneStats",
     "SilentNeurons",
     "SpikeCounts",
     "attach",
     "merge",
+    "register_metric",
 ]
 
 
@@ -76,6 +86,34 @@ class LayerMetric(ABC):
     @abstractmethod
     def compute(self) -> dict[str, float]:
         """``{metric name: value}`` over the calls recorded since :meth:`reset`."""
+
+
+def _load_builtin_metrics() -> None:
+    """Import every ``spikeforge/monitor/metric_*.py`` module (each registers its metric)."""
+    package = importlib.import_module(__package__ or "spikeforge.monitor")
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("metric_"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+
+
+#: Metrics a config can turn on by name (``run.metrics``): ``name -> LayerMetric subclass``.
+METRICS: Registry[type[LayerMetric]] = Registry("metric", builtins=_load_builtin_metrics)
+
+
+def register_metric(name: str, *, replace: bool = False) -> Callable[[type[LayerMetric]], type[LayerMetric]]:
+    """Class decorator: register a :class:`LayerMetric` subclass under ``name`` (``run.metrics: [name]``).
+
+    The class is built with no arguments, one instance per monitored layer; a taken name raises
+    ``ValueError`` unless ``replace=True``.
+    """
+
+    def wrap(cls: type[LayerMetric]) -> type[LayerMetric]:
+        if not (isinstance(cls, type) and issubclass(cls, LayerMetric)):
+            raise TypeError(f"metric {name!r} must be a LayerMetric subclass, got {cls!r}")
+        METRICS.add(name, cls, replace=replace)
+        return cls
+
+    return wrap
 
 
 def attach(module: nn.Module, metrics: Iterable[LayerMetric]) -> RemovableHandle:

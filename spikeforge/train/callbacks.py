@@ -40,6 +40,7 @@ from .running_stats import calibrated
 
 if TYPE_CHECKING:
     from ..data.registry import DatasetInfo
+    from ..monitor.metrics import LayerMetric
 
 __all__ = [
     "CALIBRATION_BATCHES",
@@ -204,11 +205,13 @@ class MonitorCallback(Callback):
 
     checkpoint_key = "monitor"
 
-    def __init__(self, model: nn.Module, record_v: bool = False) -> None:
+    def __init__(
+        self, model: nn.Module, record_v: bool = False, metrics: Sequence[Callable[[], LayerMetric]] = ()
+    ) -> None:
         from ..monitor.training import TrainingMonitor
 
         # built before a resume loads the weights: the weight tracker's W_0 is the initialisation
-        self.monitor = TrainingMonitor(model, record_v=record_v)
+        self.monitor = TrainingMonitor(model, record_v=record_v, metrics=metrics)
         self._initial: dict[str, Any] = {}
 
     def on_train_start(self, ctx: TrainContext) -> None:
@@ -254,6 +257,9 @@ def build_callbacks(
     """The run's callbacks: the monitor when ``run.monitor`` is on, then the user's per-epoch functions."""
     callbacks: list[Callback] = []
     if cfg.run.monitor:
-        callbacks.append(MonitorCallback(model, record_v=cfg.run.monitor_membrane))
+        from ..monitor.metrics import METRICS
+
+        metrics = [METRICS.get(name) for name in cfg.run.metrics]
+        callbacks.append(MonitorCallback(model, record_v=cfg.run.monitor_membrane, metrics=metrics))
     callbacks += [EpochFunction(fn) for fn in functions]
     return CallbackList(callbacks)

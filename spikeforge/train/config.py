@@ -170,6 +170,7 @@ class RunConfig:
     checkpoint: bool = True
     monitor: bool = False
     monitor_membrane: bool = False  # with monitor: membrane statistics too (records every layer's [T, B, ...] trace)
+    metrics: list[str] = dataclasses.field(default_factory=list)  # with monitor: more registered metrics (by name)
     sync_bn: bool = False
     progress: bool = True
     max_steps_per_epoch: int | None = None
@@ -410,7 +411,22 @@ def validate_components(cfg: Config) -> Config:
 
     encoder_name(cfg, data)  # an encoder that does not fit the dataset's kind (static / temporal)
     check_loss(cfg.loss)
+    check_metrics(cfg.run)
     return cfg
+
+
+def check_metrics(run: RunConfig) -> None:
+    """``run.metrics`` against the metric registry (:data:`spikeforge.monitor.metrics.METRICS`), which needs the
+    monitor."""
+    if not run.metrics:
+        return
+    from ..monitor.metrics import METRICS
+
+    unknown = [name for name in run.metrics if name not in METRICS]
+    if unknown:
+        raise ConfigError(f"run.metrics: unknown metric {unknown}; choose from {METRICS.names()}")
+    if not run.monitor:
+        raise ConfigError("run.metrics needs run.monitor: true (the metrics are kept by the monitor)")
 
 
 def check_loss(loss: LossConfig) -> Any:
