@@ -21,11 +21,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .errors import UserError
+
 __all__ = ["TimeLayoutError", "check_time_steps", "set_time_steps"]
 
 
-class TimeLayoutError(ValueError):
-    """An input's time axis does not match the ``T`` a module was told to expect."""
+class TimeLayoutError(UserError):
+    """An input's time axis does not match the ``T`` a module was told to expect.
+
+    A :class:`~spikeforge.errors.UserError` (so still a ``ValueError``): the CLI prints it as one line.
+    """
 
 
 def check_time_steps(who: str, x: torch.Tensor, T: int | None) -> None:

@@ -79,3 +79,33 @@ def test_trainer_sets_T_on_its_model(monkeypatch, tmp_path):
     )
     engine.train(cfg, run_dir=tmp_path / "run", verbose=False)
     assert seen == [2]
+
+
+def test_the_cli_prints_a_time_layout_error_as_one_line(tmp_path, monkeypatch, capsys):
+    """A dataset whose sequences have another length than the config's ``T``: the neurons refuse the batch, and
+    ``spikeforge train`` prints that as one ``spikeforge: error:`` line (a UserError), not a traceback."""
+    import dataclasses
+
+    import spikeforge.data.registry as registry
+    from spikeforge.commands import main
+
+    def five_steps(root, split, T, **options):  # [N, 5, 4] sequences whatever T the config asks for
+        g = torch.Generator().manual_seed(0)
+        return TensorDataset(torch.rand(16, 5, 4, generator=g), torch.arange(16) % 2)
+
+    info = dataclasses.replace(
+        registry.dataset_info("digits"), name="five_steps", kind="sequence", num_classes=2, builder=five_steps
+    )
+    info = dataclasses.replace(info, options_type=None, default_T=None, needs_root=False, layout=None)
+    monkeypatch.setitem(registry.DATASETS, "five_steps", info)
+    config = tmp_path / "five.yaml"
+    config.write_text(
+        "name: five\nT: 4\nepochs: 1\ndevice: cpu\n"
+        "model: {name: spiking_mlp, options: {sizes: [4, 8, 2]}}\n"
+        "data: {name: five_steps, batch_size: 8}\nloss: {name: tet}\n"
+    )
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("spikeforge: error: ") and "expects time-first [T=4, B, ...] input" in err[-1]
+    assert not any("Traceback" in line for line in err)
+    assert issubclass(TimeLayoutError, spikeforge.errors.UserError) and issubclass(TimeLayoutError, ValueError)

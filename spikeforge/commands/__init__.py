@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import sys
 from collections.abc import Callable
 
@@ -75,11 +76,47 @@ def _version() -> str:
     return __version__
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the *current* ``sys.stderr`` (so redirections made after start-up are honoured)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def configure_logging() -> None:
+    """The command is the application: it, not the library, decides where SpikeForge's log records go.
+
+    ``[spikeforge] ...`` lines on stderr from INFO up (which backend runs, a kernel build, a dataset generated
+    once); done once per process, and left alone where the ``spikeforge`` logger already has a handler.
+    """
+    logger = logging.getLogger("spikeforge")
+    if logger.handlers:
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("[spikeforge] %(message)s"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    configure_logging()
     command = next((a for a in argv if not a.startswith("-")), None)
-    _register_commands()
-    parser, handlers = build_parser(only=command if command in COMMANDS else None)
+    try:
+        _register_commands()
+        parser, handlers = build_parser(only=command if command in COMMANDS else None)
+    except ModuleNotFoundError as exc:  # an optional package the command's modules import (pyyaml, ...)
+        missing = _missing_dependency(exc, command)
+        if "--debug" in argv or missing is None:
+            raise
+        print(f"spikeforge: error: {missing}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         if COMMANDS.get(args.command).tunes_allocator:  # commands that train set the allocator up first
@@ -96,10 +133,18 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 141
     except Exception as exc:  # user-facing errors: one line, no traceback unless --debug
-        if args.debug or not _is_user_error(exc):
+        missing = _missing_dependency(exc, args.command)
+        if args.debug or not (_is_user_error(exc) or missing is not None):
             raise
-        print(f"spikeforge: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"spikeforge: error: {_one_line(missing or exc)}", file=sys.stderr)
         return 2
+
+
+def _missing_dependency(exc: BaseException, command: str | None) -> BaseException | None:
+    """The one-line error naming the extra to install, for a missing optional package (else ``None``)."""
+    from ..extras import missing_dependency
+
+    return missing_dependency(exc, f"spikeforge {command}" if command else "spikeforge")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 
 from ..command_registry import add_command_parser, register_command
@@ -98,6 +97,8 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 
 
 def _parse_model_args(items: list[str]) -> dict[str, Any]:
+    import yaml  # the [train] extra's; imported here so that every other command works without it
+
     kwargs = {}
     for item in items:
         key, sep, value = item.partition("=")

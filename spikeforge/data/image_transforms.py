@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import MissingDependencyError
+from ..extras import require
 from .augment import random_crop, random_hflip
 
 __all__ = [
@@ -94,13 +94,7 @@ class CifarTransform:
 
 
 def _pil() -> Any:
-    try:
-        from PIL import Image
-    except ModuleNotFoundError:
-        raise MissingDependencyError(
-            "ImageNet images need the 'pillow' package: pip install pillow", name="PIL"
-        ) from None
-    return Image
+    return require("PIL.Image", "reading ImageNet images")
 
 
 def _resample(name: str) -> int:

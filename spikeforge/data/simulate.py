@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..extras import require
 from .cache import publish
 from .events.stream import Events
 from .formats.atis_bin import encode_atis_bin
@@ -236,6 +237,7 @@ def write_event_digits(root: str | os.PathLike[str], config: SimConfig = SimConf
     The recordings are written to a temporary folder inside ``root`` and moved into place, then
     the marker file is written: an interrupted run leaves nothing that looks complete.
     """
+    require("sklearn", "simulating the event digits")
     from sklearn.datasets import load_digits
 
     root = Path(root).expanduser()

@@ -81,7 +81,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import MissingDependencyError, UserError
+from ..errors import UserError
+from ..extras import require
 from ..layers import MultiStep, batch_to_seq, seq_to_batch
 from ..neuron import CUBALIFNode, IFNode, LIFNode
 from ..neuron.nodes import BaseNode, is_neuron
@@ -154,13 +155,7 @@ class NIRNetwork(nn.Module):
 
 
 def _nir():
-    try:
-        import nir
-    except ImportError:
-        raise MissingDependencyError(
-            "NIR support needs the 'nir' package: pip install 'spikeforge[nir]'", name="nir"
-        ) from None
-    return nir
+    return require("nir", "NIR support")
 
 
 # ----------------------------------------------------------------------------- export

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from ...errors import MissingDependencyError
+from ...extras import require
 from ..registry import DatasetInfo
 
 __all__ = ["DATASETS", "DigitsOptions", "Mnist1dOptions", "Mnist1dStaticOptions", "digits", "mnist1d", "mnist1d_static"]
@@ -60,6 +60,7 @@ class Mnist1dStaticOptions:
 
 @functools.lru_cache(maxsize=4)
 def _digits_split(test_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    require("sklearn", "dataset 'digits'")
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -77,12 +78,9 @@ def digits(root: str | None, split: str, T: int | None, options: DigitsOptions) 
 
 @functools.lru_cache(maxsize=2)
 def _mnist1d_arrays(seed: int) -> dict[str, np.ndarray]:
-    try:
-        from mnist1d.data import get_dataset_args, make_dataset
-    except ImportError as exc:  # pragma: no cover - mnist1d is a dependency
-        raise MissingDependencyError(
-            "dataset 'mnist1d' needs the mnist1d package: pip install mnist1d", name="mnist1d"
-        ) from exc
+    require("mnist1d", "dataset 'mnist1d'")
+    from mnist1d.data import get_dataset_args, make_dataset
+
     args = get_dataset_args()
     args.seed = seed
     return make_dataset(args)

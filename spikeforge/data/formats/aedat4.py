@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from ...errors import MissingDependencyError
+from ...extras import require
 from ..errors import DataFormatError
 from ..events.stream import Events
 
@@ -119,21 +119,12 @@ def _streams(description: str, source: str | os.PathLike[str]) -> dict[int, tupl
 def _decompress(payload: bytes, method: str | None, source: str | os.PathLike[str]) -> bytes:
     if method is None:
         return payload
+    feature = f"{os.fspath(source)} is {method.upper()}-compressed AEDAT4: reading it"
+    codec = require("lz4.frame", feature) if method == "lz4" else require("zstandard", feature)
     try:
         if method == "lz4":
-            import lz4.frame
-
-            return lz4.frame.decompress(payload)
-        import zstandard
-
-        return zstandard.ZstdDecompressor().decompressobj().decompress(payload)
-    except ModuleNotFoundError as exc:
-        package = "lz4" if method == "lz4" else "zstandard"
-        raise MissingDependencyError(
-            f"{os.fspath(source)} is {method.upper()}-compressed AEDAT4: install the '{package}' package "
-            f"(pip install {package})",
-            name=exc.name,
-        ) from None
+            return codec.decompress(payload)
+        return codec.ZstdDecompressor().decompressobj().decompress(payload)
     except Exception as exc:  # lz4/zstandard raise their own error types on corrupt input
         raise DataFormatError(source, f"cannot decompress an AEDAT4 packet ({method}: {exc})") from None
 

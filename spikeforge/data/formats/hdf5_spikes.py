@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from ...errors import MissingDependencyError
+from ...extras import require
 from ..errors import DataFormatError
 
 __all__ = ["SpikeTrains", "read_spike_h5"]
@@ -69,10 +69,7 @@ def read_spike_h5(
     """
     if source is None:
         source = path
-    try:
-        import h5py
-    except ModuleNotFoundError:
-        raise MissingDependencyError("reading SHD needs the 'h5py' package: pip install h5py", name="h5py") from None
+    h5py = require("h5py", "reading SHD")
     try:
         with h5py.File(path, "r") as f:
             missing = [k for k in ("spikes/times", "spikes/units", "labels") if k not in f]
