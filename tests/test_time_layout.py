@@ -82,14 +82,14 @@ def test_trainer_sets_T_on_its_model(monkeypatch, tmp_path):
 
 
 def test_the_cli_prints_a_time_layout_error_as_one_line(tmp_path, monkeypatch, capsys):
-    """A dataset whose sequences have another length than the config's ``T``: the neurons refuse the batch, and
+    """A dataset whose sequences have another length than the config's ``T``: the encoder refuses the batch, and
     ``spikeforge train`` prints that as one ``spikeforge: error:`` line (a UserError), not a traceback."""
     import dataclasses
 
     import spikeforge.data.registry as registry
     from spikeforge.commands import main
 
-    def five_steps(root, split, T, **options):  # [N, 5, 4] sequences whatever T the config asks for
+    def five_steps(root, split, T):  # [N, 5, 4] sequences whatever T the config asks for
         g = torch.Generator().manual_seed(0)
         return TensorDataset(torch.rand(16, 5, 4, generator=g), torch.arange(16) % 2)
 
@@ -106,6 +106,6 @@ def test_the_cli_prints_a_time_layout_error_as_one_line(tmp_path, monkeypatch, c
     )
     assert main(["train", str(config), "--run-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("spikeforge: error: ") and "expects time-first [T=4, B, ...] input" in err[-1]
+    assert err[-1].startswith("spikeforge: error: ") and "sequence input has 5 time steps but T=4" in err[-1]
     assert not any("Traceback" in line for line in err)
     assert issubclass(TimeLayoutError, spikeforge.errors.UserError) and issubclass(TimeLayoutError, ValueError)
