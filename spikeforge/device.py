@@ -17,6 +17,8 @@ import contextlib
 
 import torch
 
+from .errors import ConfigError
+
 __all__ = ["device_guard", "resolve_device", "use_device"]
 
 
@@ -30,8 +32,6 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        from .train.config import ConfigError
-
         raise ConfigError(f"device {name!r} requested but CUDA is not available; use device: cpu or auto")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)

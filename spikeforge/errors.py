@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Iterator
 
 __all__ = [
+    "ConfigError",
     "MissingDependencyError",
     "MissingFileError",
     "RunFolderError",
@@ -28,6 +29,13 @@ class SpikeForgeError(Exception):
 
 class UserError(SpikeForgeError, ValueError):
     """A bad argument or value given by the user; the message names it and what is allowed."""
+
+
+class ConfigError(UserError):
+    """A bad configuration: the message names the field and what is allowed.
+
+    Also importable as ``spikeforge.train.config.ConfigError`` (the same class).
+    """
 
 
 class MissingFileError(SpikeForgeError, FileNotFoundError):

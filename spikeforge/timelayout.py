@@ -48,12 +48,13 @@ def check_time_steps(who: str, x: torch.Tensor, T: int | None) -> None:
 
 
 def set_time_steps(model: nn.Module, T: int | None) -> nn.Module:
-    """Tell every neuron in ``model`` to expect ``T`` steps (``None``: accept any ``T``); returns ``model``."""
-    from .neuron.nodes import is_neuron
+    """Tell every neuron in ``model`` to expect ``T`` steps (``None``: accept any ``T``); returns ``model``.
 
+    A neuron is a module whose class sets ``checks_time_steps = True`` (every SpikeForge neuron does).
+    """
     if T is not None and (not isinstance(T, int) or T < 1):
         raise ValueError(f"T must be a positive int or None, got {T!r}")
     for m in model.modules():
-        if is_neuron(m):
+        if getattr(type(m), "checks_time_steps", False):
             m.T = T
     return model

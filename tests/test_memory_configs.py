@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spikeforge.memory import MODES, apply_memory, blocks, remove_plan
-from spikeforge.memory.planner import build_for_planning
+from spikeforge.train.memory_check import build_for_planning
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

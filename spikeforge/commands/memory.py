@@ -51,7 +51,8 @@ def _gib(n: float) -> str:
 
 
 def run_memory(args: argparse.Namespace) -> int:
-    from ..memory.planner import PLANNED_MODES, build_for_planning, estimate
+    from ..memory.planner import PLANNED_MODES, estimate
+    from ..train.memory_check import build_for_planning
 
     gpu_mem = parse_bytes(args.gpu_mem)
     if args.measure_batch < 1 or (args.batch is not None and args.batch < 1):
@@ -91,7 +92,7 @@ def run_memory(args: argparse.Namespace) -> int:
 def _check(config: str, batch: int, overrides: list[str]) -> None:
     print(f"\nmeasured: one CPU training step at batch {batch}, peak resident memory above the memory before it")
     for mode in ("none", "auto"):
-        cmd = [sys.executable, "-m", "spikeforge.memory.rss", config, str(batch), mode, *overrides]
+        cmd = [sys.executable, "-m", "spikeforge.train.memory_check", config, str(batch), mode, *overrides]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise UserError(f"the measured step failed: {done.stderr.strip().splitlines()[-1:]}")

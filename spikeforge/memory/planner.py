@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
@@ -28,7 +27,6 @@ __all__ = [
     "CUDA_CONTEXT",
     "MemoryEstimate",
     "TRANSIENT",
-    "build_for_planning",
     "estimate",
     "optimizer_state_factor",
 ]
@@ -144,29 +142,3 @@ def estimate(
         if mode in modes:
             est.recompute_per_sample[mode] = max((none.get(n, 0.0) for n in names if n != OTHER), default=0.0)
     return est
-
-
-def build_for_planning(config: str, batch: int, overrides: list[str] | None = None) -> tuple[Any, Any, Any, Any]:
-    """The config, its model (CPU, materialised), a random model input ``[T, batch, ...]`` of the dataset's
-    shape, and its loss."""
-    import torch
-
-    from ..data.registry import dataset_info
-    from ..models.registry import model_info
-    from ..train.builders import build_loss_from_config, build_model_from_config, encode_batch, encoder_name
-    from ..train.config import load_config
-
-    cfg = load_config(config, overrides or [])
-    info = dataset_info(cfg.data.name)
-    model = build_model_from_config(cfg, info.num_classes)
-    shape = list(model_info(cfg.model.name).input_shape)
-    if "in_channels" in cfg.model.options:
-        shape[0] = int(cfg.model.options["in_channels"])
-    torch.manual_seed(0)
-    encoder = encoder_name(cfg, info)
-    if encoder == "sequence":
-        sample = (torch.rand(cfg.T, batch, *shape) > 0.8).float()  # event frames
-    else:
-        sample = encode_batch(torch.rand(batch, *shape), encoder, cfg.T)
-    materialize(model, sample[:, :1])  # lazily shaped neuron parameters exist before any measurement
-    return cfg, model, sample, build_loss_from_config(cfg)

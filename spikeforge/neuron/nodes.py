@@ -79,6 +79,9 @@ class BaseNode(nn.Module):
     #: expected number of time steps; when set, an input with another ``x.shape[0]`` fails
     #: (see :func:`spikeforge.set_time_steps`). ``None`` accepts any ``T``.
     T: int | None = None
+    #: modules that check their input's ``T`` say so (:func:`spikeforge.set_time_steps` finds them by it, so
+    #: that the time-layout module, below the neurons, never imports them)
+    checks_time_steps: ClassVar[bool] = True
 
     def __init__(
         self,

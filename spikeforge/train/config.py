@@ -25,7 +25,7 @@ from typing import Any, Literal, cast
 
 import yaml
 
-from ..errors import UserError
+from ..errors import ConfigError  # ConfigError: its home is errors (device.py raises it too)
 
 __all__ = [
     "AugmentConfig",
@@ -46,10 +46,6 @@ __all__ = [
     "shipped_configs",
     "validate_components",
 ]
-
-
-class ConfigError(UserError):
-    """A bad configuration: the message names the field and what is allowed."""
 
 
 @dataclasses.dataclass

@@ -1,6 +1,10 @@
-"""The measured side of the planner: peak resident memory of one CPU training step.
+"""The planner's configs: a config's model and a sample input to plan with, and the measured side of the
+planner, the peak resident memory of one CPU training step.
 
-Run as ``python -m spikeforge.memory.rss CONFIG BATCH MODE`` (a fresh process, so that nothing
+It lives with the trainer, not in :mod:`spikeforge.memory`, because it reads configs: the memory modes
+below know modules and tensors only.
+
+Run as ``python -m spikeforge.train.memory_check CONFIG BATCH MODE`` (a fresh process, so that nothing
 before the step sets the peak). It builds the config's model, runs one warm-up step (the
 optimiser's state, the kernels' buffer pools), returns freed memory to the system, resets the
 kernel's peak counter (``/proc/self/clear_refs``), runs a second step and prints, as JSON, the
@@ -19,9 +23,11 @@ from typing import Any
 
 import torch
 
-from .modes import apply_plan
+from ..memory.modes import apply_plan
+from ..memory.planner import estimate
+from ..neuron import materialize
 
-__all__ = ["step_peak"]
+__all__ = ["build_for_planning", "step_peak"]
 
 
 def _status(field: str) -> int:
@@ -39,8 +45,6 @@ def _trim() -> None:
 
 def step_peak(config: str, batch: int, mode: str, overrides: list[str] | None = None) -> dict[str, Any]:
     """Peak bytes of one training step of ``config`` at ``batch`` under memory ``mode``, and the estimate."""
-    from .planner import build_for_planning, estimate
-
     cfg, model, sample, loss_fn = build_for_planning(config, batch, overrides)
     modes = ("none",) if mode == "none" else ("none", mode)
     est = estimate(model, sample, optimizer=cfg.optim.name, momentum=cfg.optim.momentum, modes=modes)
@@ -63,6 +67,32 @@ def step_peak(config: str, batch: int, mode: str, overrides: list[str] | None = 
     peak = _status("VmHWM") - before
     estimated = est.per_step[mode] + batch * est.peak_per_sample(mode) + est.grad_bytes
     return {"batch": batch, "mode": mode, "measured": peak, "estimated": estimated}
+
+
+def build_for_planning(config: str, batch: int, overrides: list[str] | None = None) -> tuple[Any, Any, Any, Any]:
+    """The config, its model (CPU, materialised), a random model input ``[T, batch, ...]`` of the dataset's
+    shape, and its loss."""
+    import torch
+
+    from ..data.registry import dataset_info
+    from ..models.registry import model_info
+    from ..train.builders import build_loss_from_config, build_model_from_config, encode_batch, encoder_name
+    from ..train.config import load_config
+
+    cfg = load_config(config, overrides or [])
+    info = dataset_info(cfg.data.name)
+    model = build_model_from_config(cfg, info.num_classes)
+    shape = list(model_info(cfg.model.name).input_shape)
+    if "in_channels" in cfg.model.options:
+        shape[0] = int(cfg.model.options["in_channels"])
+    torch.manual_seed(0)
+    encoder = encoder_name(cfg, info)
+    if encoder == "sequence":
+        sample = (torch.rand(cfg.T, batch, *shape) > 0.8).float()  # event frames
+    else:
+        sample = encode_batch(torch.rand(batch, *shape), encoder, cfg.T)
+    materialize(model, sample[:, :1])  # lazily shaped neuron parameters exist before any measurement
+    return cfg, model, sample, build_loss_from_config(cfg)
 
 
 if __name__ == "__main__":
