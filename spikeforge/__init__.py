@@ -6,6 +6,8 @@ Public API::
     from spikeforge import load_config, register_model, load_trained_model   # the trainer (extra 'train')
     from spikeforge import export_nir, import_nir                                   # NIR (extra 'nir')
     from spikeforge import set_time_steps                                           # time layout checks
+    from spikeforge import register_model, register_dataset, register_loss          # plug-ins (docs/contributing.md)
+    from spikeforge import register_metric, register_command, register_neuron_kind
 
 Every multi-step module takes time-first tensors ``[T, B, ...]``; a ``DataLoader`` built with
 ``collate_fn=spikeforge.data.time_first_collate`` yields them.
@@ -52,6 +54,11 @@ _PUBLIC: dict[str, str | None] = {
     "set_time_steps": ".timelayout",
     "build_model": ".models.registry",
     "register_model": ".models.registry",
+    "register_dataset": ".data.registry",
+    "register_loss": ".losses",
+    "register_metric": ".monitor.metrics",
+    "register_command": ".command_registry",
+    "register_neuron_kind": ".neuron",
     "load_config": ".train.config",
     "load_trained_model": ".train.evaluate",
     "NIRConversionError": ".export.nir",
