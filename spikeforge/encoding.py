@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from .timelayout import TimeLayoutError
+
 __all__ = ["ENCODERS", "direct", "encode", "poisson", "sequence"]
 
 
@@ -25,9 +27,9 @@ def poisson(x: torch.Tensor, T: int, generator: torch.Generator | None = None) -
 
 
 def sequence(x: torch.Tensor, T: int | None = None) -> torch.Tensor:
-    """``[B, T, ...] -> [T, B, ...]``; checks ``T`` when given."""
+    """``[B, T, ...] -> [T, B, ...]``; checks ``T`` when given (:class:`TimeLayoutError`)."""
     if T is not None and x.shape[1] != T:
-        raise ValueError(f"sequence input has {x.shape[1]} time steps but T={T} was configured")
+        raise TimeLayoutError(f"sequence input has {x.shape[1]} time steps but T={T} was configured")
     return x.transpose(0, 1)
 
 

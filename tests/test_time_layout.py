@@ -82,8 +82,8 @@ def test_trainer_sets_T_on_its_model(monkeypatch, tmp_path):
 
 
 def test_the_cli_prints_a_time_layout_error_as_one_line(tmp_path, monkeypatch, capsys):
-    """A dataset whose sequences have another length than the config's ``T``: the neurons refuse the batch, and
-    ``spikeforge train`` prints that as one ``spikeforge: error:`` line (a UserError), not a traceback."""
+    """A dataset whose sequences have another length than the config's ``T``: the trainer's encoder refuses the
+    batch, and ``spikeforge train`` prints that as one ``spikeforge: error:`` line (a UserError), not a traceback."""
     import dataclasses
 
     import spikeforge.data.registry as registry
@@ -106,6 +106,6 @@ def test_the_cli_prints_a_time_layout_error_as_one_line(tmp_path, monkeypatch, c
     )
     assert main(["train", str(config), "--run-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("spikeforge: error: ") and "expects time-first [T=4, B, ...] input" in err[-1]
+    assert err[-1] == "spikeforge: error: sequence input has 5 time steps but T=4 was configured"
     assert not any("Traceback" in line for line in err)
     assert issubclass(TimeLayoutError, spikeforge.errors.UserError) and issubclass(TimeLayoutError, ValueError)
