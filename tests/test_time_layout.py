@@ -109,3 +109,13 @@ def test_the_cli_prints_a_time_layout_error_as_one_line(tmp_path, monkeypatch, c
     assert err[-1].startswith("spikeforge: error: ") and "sequence input has 5 time steps but T=4" in err[-1]
     assert not any("Traceback" in line for line in err)
     assert issubclass(TimeLayoutError, spikeforge.errors.UserError) and issubclass(TimeLayoutError, ValueError)
+
+
+def test_mnist1d_at_another_T_is_one_line(tmp_path, capsys):
+    """``spikeforge train mnist1d_lif --set T=20``: the dataset's fixed length is a user error, printed as one line."""
+    from spikeforge.commands import main
+
+    assert main(["train", "mnist1d_lif", "--set", "T=20", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("spikeforge: error: ") and "mnist1d sequences have 40 steps; set T: 40" in err[-1]
+    assert not any("Traceback" in line for line in err)

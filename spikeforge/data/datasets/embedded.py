@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from ...errors import UserError
 from ...extras import require
 from ..registry import DatasetInfo
 
@@ -97,9 +98,9 @@ def mnist1d(root: str | None, split: str, T: int | None, options: Mnist1dOptions
     x, y = (d["x"], d["y"]) if split == "train" else (d["x_test"], d["y_test"])
     x = torch.from_numpy(np.asarray(x, dtype=np.float32))  # [N, 40]
     if T is not None and T != x.shape[1]:
-        raise ValueError(f"mnist1d sequences have {x.shape[1]} steps; set T: {x.shape[1]} (got T={T})")
+        raise UserError(f"mnist1d sequences have {x.shape[1]} steps; set T: {x.shape[1]} (got T={T})")
     if window < 1:
-        raise ValueError(f"mnist1d window must be >= 1, got {window}")
+        raise UserError(f"mnist1d window must be >= 1, got {window}")
     padded = torch.nn.functional.pad(x, (window - 1, 0))
     steps = padded.unfold(1, window, 1).contiguous()  # [N, 40, window]
     return TensorDataset(steps, torch.from_numpy(np.asarray(y)).long())
