@@ -67,7 +67,7 @@ if [ "$dry_run" -eq 1 ]; then
   "${py[@]}" - <<'EOF'
 import importlib, py_compile
 for module in ("torch", "triton", "pytest", "hypothesis", "spikingjelly.activation_based.neuron",
-               "spikeforge.neuron.ops.triton.kernels", "spikeforge.device", "spikeforge.train.distributed"):
+               "spikeforge.neuron.ops.triton.kernels", "spikeforge.device", "spikeforge.distributed"):
     importlib.import_module(module)
     print(f"  import {module}: ok")
 for script in ("benchmarks/bench_neuron.py", "benchmarks/bench_end_to_end.py", "benchmarks/gpu_nccl_check.py"):

@@ -863,7 +863,7 @@ def _spawn_entry(rank: int, world: int, init_file: str, run_dir: str, out: str) 
 
 
 def test_no_engine_module_calls_collectives_directly():
-    """Collectives on tensors live in train/distributed.py only (where the device rule is applied)."""
+    """Collectives on tensors live in spikeforge/distributed.py only (where the device rule is applied)."""
     import re
 
     root = Path(__file__).resolve().parent.parent / "spikeforge"
