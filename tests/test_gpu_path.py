@@ -311,3 +311,17 @@ def test_a_triton_that_fails_to_launch_is_reported_not_raised(monkeypatch):
     finally:
         op._unusable_reason.cache_clear()
     assert reason is not None and reason.startswith("the Triton kernels fail on cuda:0 (triton 3.")
+
+
+def test_gpu_check_names_modules_that_exist():
+    """``benchmarks/gpu_check.sh`` imports these on the lent GPU machine (its dry run too): a module moved in the
+    library without the script following must fail here, on CPU, not in the one short GPU run."""
+    import importlib
+    import re
+    from pathlib import Path
+
+    script = (Path(__file__).parents[1] / "benchmarks" / "gpu_check.sh").read_text()
+    modules = sorted(set(re.findall(r'"(spikeforge(?:\.\w+)+)"', script)))
+    assert modules, "gpu_check.sh names no spikeforge module any more: update this test"
+    for module in modules:
+        importlib.import_module(module)
