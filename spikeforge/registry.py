@@ -68,7 +68,6 @@ class Registry(Generic[E]):
         self._builtins = builtins
         self._loading = False
         self._loaded = builtins is None
-        _ALL.append(self)
 
     # ------------------------------------------------------------------ filling
     def add(self, name: str, entry: E, *, replace: bool = False) -> E:
@@ -160,7 +159,6 @@ class Registry(Generic[E]):
         return self.remove(name)
 
 
-_ALL: list[Registry[Any]] = []
 _loaded_groups: set[str] = set()
 
 
